@@ -1,0 +1,216 @@
+//! Everything `labelnoise analyze` reports about one network on one data set: the fit,
+//! reg (eq. 1) and its gradient, the spectrum γ, the projected gradient g_N and the
+//! Theorem 2 verdict, the non-smooth points of reg, and where they apply the Theorem 1
+//! shape report and the Theorem 3 unit classes.
+
+use serde::Serialize;
+
+use crate::activation::Activation;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::kernels::norm;
+use crate::network::Network;
+use crate::regularizer::Batch;
+use crate::shape::{shape_report, ReluUnits, ShapeOptions, ShapeReport};
+use crate::stability::{verdict, NullSpace, Tolerances, Verdict};
+use crate::units::{unit_report, UnitOptions, UnitReport};
+
+/// Options of [`analyze`]; every field has a documented default.
+#[derive(Clone, Debug, Default)]
+pub struct AnalyzeOptions {
+    /// Fit and stationarity tolerances of the verdict.
+    pub tolerances: Tolerances,
+    /// Options of the Theorem 1 shape report (also used for kinks on data points).
+    pub shape: ShapeOptions,
+    /// Options of the Theorem 3 unit classes.
+    pub units: UnitOptions,
+}
+
+impl AnalyzeOptions {
+    /// Fails on nonsense tolerances, naming the option.
+    pub fn check(&self) -> Result<()> {
+        self.tolerances.check()?;
+        for (name, v) in [
+            ("--jump-threshold", self.shape.jump_threshold),
+            ("--kink-tol", self.shape.on_point_tol),
+            ("--unit-tol", self.units.tol),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::parameter(
+                    name,
+                    format!("must be a finite number ≥ 0, got {v}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A live ReLU unit whose pre-activation is zero (within tolerance) at a data point:
+/// reg is not differentiable there, so Theorem 2's smoothness assumption fails.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NonsmoothUnit {
+    /// Hidden layer (0-based).
+    pub layer: usize,
+    /// Unit within the layer.
+    pub unit: usize,
+    /// Data point (index in the data as given).
+    pub point: usize,
+    /// The pre-activation z at that point.
+    pub z: f64,
+}
+
+/// The result of [`analyze`]; its JSON form is the output of `labelnoise analyze --json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Analysis {
+    /// The architecture, in words.
+    pub model: String,
+    /// Number of data points.
+    pub n: usize,
+    /// p, the number of trainable parameters.
+    pub params: usize,
+    /// (1/n) Σ_i (h(x_i) − y_i)².
+    pub train_loss: f64,
+    /// max_i |h(x_i) − y_i|.
+    pub max_abs_residual: f64,
+    /// reg(θ) = (1/n) Σ_i ||∇_θ h(x_i, θ)||² (paper eq. 1).
+    pub reg: f64,
+    /// ∇reg(θ), flat, θ order.
+    pub reg_grad: Vec<f64>,
+    /// ||∇reg||.
+    pub reg_grad_norm: f64,
+    /// ||g_N|| = ||P_N ∇reg||, the gradient of reg within the zero-error manifold.
+    pub null_reg_grad_norm: f64,
+    /// g_N itself, flat, θ order.
+    pub null_reg_grad: Vec<f64>,
+    /// Numerical rank of J.
+    pub jacobian_rank: usize,
+    /// The rank tolerance max(n, p) · ε · σ_max.
+    pub rank_tolerance: f64,
+    /// All min(n, p) singular values of J, descending.
+    pub singular_values: Vec<f64>,
+    /// γ: the nonzero eigenvalues of (1/n) JᵀJ, descending.
+    pub gamma: Vec<f64>,
+    /// The Theorem 2 verdict.
+    pub verdict: Verdict,
+    /// The tolerances used for the verdict.
+    pub tolerances: Tolerances,
+    /// Live ReLU units with a kink on a data point (empty if none).
+    pub nonsmooth: Vec<NonsmoothUnit>,
+    /// Theorem 1 shape report, for 1-D one-hidden-layer ReLU networks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shape: Option<ShapeReport>,
+    /// Theorem 3 unit classes, for one-hidden-layer tanh/logistic networks on one point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub units: Option<UnitReport>,
+}
+
+/// Analyzes `net` on `data`. Memory: Jᵀ (8·n·p bytes) plus a few vectors of length p.
+pub fn analyze(net: &Network, data: &Dataset, opts: &AnalyzeOptions) -> Result<Analysis> {
+    opts.check()?;
+    let batch = Batch::new(net, data)?;
+    let n = data.len();
+    let p = net.param_count();
+    let residuals: Vec<f64> = batch
+        .outputs()
+        .iter()
+        .zip(data.ys())
+        .map(|(h, y)| h - y)
+        .collect();
+    let train_loss = residuals.iter().map(|r| r * r).sum::<f64>() / n as f64;
+    let max_abs_residual = residuals.iter().fold(0.0f64, |m, r| m.max(r.abs()));
+    let reg = batch.grad_norms_sq(net).iter().sum::<f64>() / n as f64;
+    let reg_grad = batch.reg_gradient(net);
+    let (null_space, spectrum) =
+        NullSpace::from_jacobian_transposed(batch.jacobian_transposed(net), p, n)?;
+    let null_reg_grad = null_space.project_null_space(&reg_grad);
+    drop(null_space);
+    let reg_grad_norm = norm(&reg_grad);
+    let null_reg_grad_norm = norm(&null_reg_grad);
+    let shape = match ReluUnits::from_network(net) {
+        Some(units) => Some(shape_report(&units, data, &opts.shape)?),
+        None => None,
+    };
+    let units = unit_report(net, data, &opts.units)?;
+    Ok(Analysis {
+        model: net.describe(),
+        n,
+        params: p,
+        train_loss,
+        max_abs_residual,
+        reg,
+        reg_grad,
+        reg_grad_norm,
+        null_reg_grad_norm,
+        null_reg_grad,
+        jacobian_rank: spectrum.rank,
+        rank_tolerance: spectrum.rank_tolerance,
+        singular_values: spectrum.singular_values,
+        gamma: spectrum.gamma,
+        verdict: verdict(
+            max_abs_residual,
+            reg_grad_norm,
+            null_reg_grad_norm,
+            &opts.tolerances,
+        ),
+        tolerances: opts.tolerances,
+        nonsmooth: nonsmooth_units(net, data, &batch, opts.shape.on_point_tol),
+        shape,
+        units,
+    })
+}
+
+/// Live ReLU units with z = 0 (within tolerance) at a data point.
+///
+/// A unit is live at a point when ∂h/∂a (its output's effect on h) is nonzero there;
+/// for one hidden layer that is c_i ≠ 0. "z = 0 within tolerance": for 1-D inputs and one
+/// hidden layer, the kink −b_i/a_i lies within `tol`·(x_max − x_min) of the point (SPEC
+/// §1); otherwise |z| ≤ `tol` · (||w_u|| ||a|| + |b_u|), the size of the terms summed.
+pub fn nonsmooth_units(
+    net: &Network,
+    data: &Dataset,
+    batch: &Batch,
+    tol: f64,
+) -> Vec<NonsmoothUnit> {
+    let mut out = Vec::new();
+    let hidden = net.hidden_layers();
+    let one_d_shallow = net.input_dim() == 1 && hidden.len() == 1;
+    let span = {
+        let xs = data.xs();
+        let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        hi - lo
+    };
+    for (l, layer) in hidden.iter().enumerate() {
+        if layer.activation != Activation::Relu {
+            continue;
+        }
+        let a = batch.activations(l);
+        let sens = batch.sensitivities(l + 1);
+        for i in 0..data.len() {
+            let input = a.col(i);
+            for u in 0..layer.out_dim {
+                if sens.col(i)[u] == 0.0 {
+                    continue;
+                }
+                let w = layer.row(u);
+                let b = layer.bias.as_ref().map_or(0.0, |b| b[u]);
+                let z = crate::kernels::dot(w, input) + b;
+                let bound = if one_d_shallow {
+                    w[0].abs() * tol * span
+                } else {
+                    tol * (norm(w) * norm(input) + b.abs())
+                };
+                if z.abs() <= bound {
+                    out.push(NonsmoothUnit {
+                        layer: l,
+                        unit: u,
+                        point: i,
+                        z,
+                    });
+                }
+            }
+        }
+    }
+    out
+}

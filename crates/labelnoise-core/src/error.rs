@@ -1,0 +1,71 @@
+//! The one error type of the library.
+//!
+//! Every variant that comes from user data names where the bad value is: the file (or
+//! built-in name) it came from and the field inside it, so that the command line can
+//! print one line that a user can act on.
+
+/// Everything that can go wrong in the library on user data.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{file}: {source}")]
+    Io {
+        /// The path as the user gave it.
+        file: String,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// A value inside a file (or a built-in) is malformed, out of range or inconsistent.
+    #[error("{file}: {field}: {message}")]
+    Invalid {
+        /// The file or built-in name the value came from.
+        file: String,
+        /// The field inside it, e.g. `layers[1].weight[0][3]`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A parameter given directly (an option, a tolerance, a hyper-parameter) is nonsense.
+    #[error("{name}: {message}")]
+    Parameter {
+        /// The parameter's name, as the user wrote it where possible (e.g. `--lr`).
+        name: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Two inputs that must agree do not (e.g. a model for 3-D inputs and 1-D data).
+    #[error("{message}")]
+    Mismatch {
+        /// The message, naming both inputs.
+        message: String,
+    },
+    /// A dense linear-algebra routine failed to converge.
+    #[error("linear algebra: {0}")]
+    Linalg(String),
+}
+
+impl Error {
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(
+        file: impl Into<String>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Invalid {
+            file: file.into(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Parameter`].
+    pub fn parameter(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Parameter {
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

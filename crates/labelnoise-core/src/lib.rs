@@ -1,0 +1,38 @@
+//! # labelnoise-core
+//!
+//! The science of labelnoise: SGD with label noise drives an over-parameterized network,
+//! once it fits the data, down the *implicit regularizer*
+//! reg(θ) = (1/n) Σ_i ||∇_θ h(x_i, θ)||² (Blanc, Gupta, Valiant, Valiant, eq. 1).
+//!
+//! Modules, in the order data flows:
+//! - [`network`], [`activation`]: multilayer perceptrons and the flat θ of SPEC §1;
+//! - [`data`], [`builtin`], [`model_io`]: data sets and model files (SPEC §2);
+//! - [`derivatives`]: exact ∇_θ h and Hessian-vector products;
+//! - [`regularizer`]: reg, ∇reg and the Jacobian J;
+//! - [`stability`]: the spectrum γ of (1/n)JᵀJ, the projection g_N of ∇reg onto ker J and
+//!   the Theorem 2 verdict;
+//! - [`shape`]: the Theorem 1 shape report of 1-D one-hidden-layer ReLU networks;
+//! - [`units`]: the Theorem 3 unit classes of tanh/logistic networks on one point;
+//! - [`analysis`]: all of the above for one network and data set.
+//!
+//! The library never prints and never exits; every failure on user data is an
+//! [`Error`] that names the file and field.
+
+pub mod activation;
+pub mod analysis;
+pub mod builtin;
+pub mod data;
+pub mod derivatives;
+pub mod error;
+pub mod kernels;
+pub mod model_io;
+pub mod network;
+pub mod regularizer;
+pub mod shape;
+pub mod stability;
+pub mod units;
+
+pub use activation::Activation;
+pub use data::Dataset;
+pub use error::{Error, Result};
+pub use network::{Architecture, Layer, Network, Skip};

@@ -1,0 +1,275 @@
+//! Theorem 2: the spectrum of (1/n)JᵀJ, the projector P_N onto the null space of J, the
+//! projected gradient g_N = P_N ∇reg, and the stability verdict.
+//!
+//! Near a zero-error θ*, SGD with label noise is an Ornstein-Uhlenbeck-like process in
+//! the directions with γ > 0 (the eigenvalues of (1/n)JᵀJ, paper §2.2) and, in the null
+//! space of J, gradient descent on reg at rate η²σ² (Lemma 6). θ* is repellent when
+//! g_N ≠ 0, non-repellent when g_N = 0 (Theorem 2).
+//!
+//! Numerics: Jᵀ (p x n, one column per point) is factored in place by a Householder QR
+//! (faer), Jᵀ = Q R; the singular values of J are those of the small k x n factor R
+//! (k = min(p, n)), and the row space of J is Q[:, :k] times the left singular vectors
+//! of R with nonzero singular values. P_N g = g - Q U_r U_rᵀ Qᵀ g is then applied with
+//! two Householder sweeps: backward stable, O(p n) per projection, and no memory beyond
+//! Jᵀ itself (forming Gram matrices JJᵀ would square the condition number, and a thin
+//! SVD of J would store a second p x n matrix).
+
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::householder;
+use faer::linalg::qr::no_pivoting::factor as qr;
+use faer::{Conj, Mat, MatMut, MatRef, Par};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The numerical rank rule of SPEC §1 (numpy's `matrix_rank`): singular values above
+/// max(n, p) · ε · σ_max count.
+pub fn rank_tolerance(n: usize, p: usize, sigma_max: f64) -> f64 {
+    n.max(p) as f64 * f64::EPSILON * sigma_max
+}
+
+/// The singular values of J and what follows from them.
+#[derive(Clone, Debug, Serialize)]
+pub struct Spectrum {
+    /// All min(n, p) singular values of J, descending.
+    pub singular_values: Vec<f64>,
+    /// The numerical rank of J.
+    pub rank: usize,
+    /// The tolerance the rank used.
+    pub rank_tolerance: f64,
+    /// γ: the nonzero eigenvalues of (1/n)JᵀJ, descending (σ_i² / n for i < rank).
+    pub gamma: Vec<f64>,
+}
+
+/// The orthogonal projector onto the null space of J (and onto its row space), kept
+/// in factored form.
+pub struct NullSpace {
+    p: usize,
+    k: usize,
+    /// Householder vectors of Jᵀ = QR, p x n column-major (the factored Jᵀ).
+    factored: Vec<f64>,
+    ncols: usize,
+    householder_factor: Mat<f64>,
+    /// U_r: k x r, an orthonormal basis of the column space of R.
+    basis: Mat<f64>,
+}
+
+impl NullSpace {
+    /// Factors Jᵀ, given column-major as p x n (column i = ∇_θ h(x_i, θ)); consumes it.
+    pub fn from_jacobian_transposed(jt: Vec<f64>, p: usize, n: usize) -> Result<(Self, Spectrum)> {
+        assert_eq!(jt.len(), p * n, "Jᵀ has the wrong size");
+        let k = p.min(n);
+        if k == 0 {
+            let spectrum = Spectrum {
+                singular_values: vec![],
+                rank: 0,
+                rank_tolerance: 0.0,
+                gamma: vec![],
+            };
+            let ns = NullSpace {
+                p,
+                k,
+                factored: jt,
+                ncols: n,
+                householder_factor: Mat::zeros(1, 0),
+                basis: Mat::zeros(0, 0),
+            };
+            return Ok((ns, spectrum));
+        }
+        let mut factored = jt;
+        let block = qr::recommended_block_size::<f64>(p, n);
+        let mut hh = Mat::<f64>::zeros(block, k);
+        {
+            let a = MatMut::from_column_major_slice_mut(&mut factored, p, n);
+            let mut mem = MemBuffer::new(qr::qr_in_place_scratch::<f64>(
+                p,
+                n,
+                block,
+                Par::Seq,
+                Default::default(),
+            ));
+            qr::qr_in_place(
+                a,
+                hh.as_mut(),
+                Par::Seq,
+                MemStack::new(&mut mem),
+                Default::default(),
+            );
+        }
+        // R: the upper trapezoid of the first k rows.
+        let a = MatRef::from_column_major_slice(&factored, p, n);
+        let r = Mat::<f64>::from_fn(k, n, |i, j| if i <= j { a[(i, j)] } else { 0.0 });
+        let svd = r
+            .svd()
+            .map_err(|e| Error::Linalg(format!("SVD of the Jacobian did not converge: {e:?}")))?;
+        let s = svd.S().column_vector();
+        let mut singular_values: Vec<f64> = (0..k).map(|i| s[i]).collect();
+        // faer returns them sorted descending; keep that a checked fact.
+        singular_values.sort_by(|a, b| b.total_cmp(a));
+        let sigma_max = singular_values.first().copied().unwrap_or(0.0);
+        let tol = rank_tolerance(n, p, sigma_max);
+        let rank = singular_values.iter().filter(|&&s| s > tol).count();
+        let u = svd.U();
+        let basis = Mat::<f64>::from_fn(k, rank, |i, j| u[(i, j)]);
+        let gamma = singular_values[..rank]
+            .iter()
+            .map(|s| s * s / n as f64)
+            .collect();
+        Ok((
+            NullSpace {
+                p,
+                k,
+                factored,
+                ncols: n,
+                householder_factor: hh,
+                basis,
+            },
+            Spectrum {
+                singular_values,
+                rank,
+                rank_tolerance: tol,
+                gamma,
+            },
+        ))
+    }
+
+    /// P_R g: the component of g in the row space of J (the directions that move some
+    /// training output to first order).
+    pub fn project_row_space(&self, g: &[f64]) -> Vec<f64> {
+        assert_eq!(g.len(), self.p, "vector has the wrong length");
+        let mut out = g.to_vec();
+        if self.k == 0 || self.basis.ncols() == 0 {
+            out.fill(0.0);
+            return out;
+        }
+        let basis = MatRef::from_column_major_slice(&self.factored, self.p, self.ncols);
+        let block = self.householder_factor.nrows();
+        let mut mem = MemBuffer::new(
+            householder::apply_block_householder_sequence_transpose_on_the_left_in_place_scratch::<
+                f64,
+            >(self.p, block, 1)
+            .or(
+                householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
+                    self.p, block, 1,
+                ),
+            ),
+        );
+        {
+            let v = MatMut::from_column_major_slice_mut(&mut out, self.p, 1);
+            householder::apply_block_householder_sequence_transpose_on_the_left_in_place_with_conj(
+                basis.subcols(0, self.k),
+                self.householder_factor.as_ref(),
+                Conj::No,
+                v,
+                Par::Seq,
+                MemStack::new(&mut mem),
+            );
+        }
+        // c = (Qᵀ g)[..k]; keep U_r U_rᵀ c, zero the rest.
+        let r = self.basis.ncols();
+        let mut coeffs = vec![0.0; r];
+        for (j, cj) in coeffs.iter_mut().enumerate() {
+            *cj = (0..self.k).map(|i| self.basis[(i, j)] * out[i]).sum();
+        }
+        for (i, oi) in out.iter_mut().enumerate().take(self.k) {
+            *oi = (0..r).map(|j| self.basis[(i, j)] * coeffs[j]).sum();
+        }
+        out[self.k..].fill(0.0);
+        {
+            let v = MatMut::from_column_major_slice_mut(&mut out, self.p, 1);
+            householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
+                basis.subcols(0, self.k),
+                self.householder_factor.as_ref(),
+                Conj::No,
+                v,
+                Par::Seq,
+                MemStack::new(&mut mem),
+            );
+        }
+        out
+    }
+
+    /// P_N g = g − P_R g: the component of g in the null space of J (the directions that
+    /// keep every training output fixed to first order).
+    pub fn project_null_space(&self, g: &[f64]) -> Vec<f64> {
+        let row = self.project_row_space(g);
+        g.iter().zip(&row).map(|(a, b)| a - b).collect()
+    }
+}
+
+/// The Theorem 2 verdict at θ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// max_i |h(x_i) − y_i| exceeds the fit tolerance: Theorem 2 does not apply.
+    NotInterpolating,
+    /// Zero error and ||g_N|| above the stationarity tolerance: label-noise SGD moves
+    /// away from θ and lowers reg (Definition 1).
+    Repellent,
+    /// Zero error and g_N = 0 within tolerance: label-noise SGD stays near θ
+    /// (Definition 2).
+    NonRepellent,
+}
+
+impl Verdict {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::NotInterpolating => "not-interpolating",
+            Verdict::Repellent => "repellent",
+            Verdict::NonRepellent => "non-repellent",
+        }
+    }
+}
+
+/// Tolerances of the verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Tolerances {
+    /// θ interpolates when max_i |h(x_i) − y_i| ≤ fit (default 1e-6).
+    pub fit: f64,
+    /// θ is stationary when ||g_N|| ≤ stationarity · max(1, ||∇reg||) (default 1e-6).
+    pub stationarity: f64,
+}
+
+impl Default for Tolerances {
+    fn default() -> Self {
+        Tolerances {
+            fit: 1e-6,
+            stationarity: 1e-6,
+        }
+    }
+}
+
+impl Tolerances {
+    /// Fails on a NaN or negative tolerance, naming the option.
+    pub fn check(&self) -> Result<()> {
+        for (name, v) in [
+            ("--fit-tol", self.fit),
+            ("--stationarity-tol", self.stationarity),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::parameter(
+                    name,
+                    format!("must be a finite number ≥ 0, got {v}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The verdict from the residual and gradient norms (SPEC §1).
+pub fn verdict(
+    max_abs_residual: f64,
+    reg_grad_norm: f64,
+    null_reg_grad_norm: f64,
+    tol: &Tolerances,
+) -> Verdict {
+    if max_abs_residual > tol.fit || max_abs_residual.is_nan() {
+        Verdict::NotInterpolating
+    } else if null_reg_grad_norm > tol.stationarity * reg_grad_norm.max(1.0) {
+        Verdict::Repellent
+    } else {
+        Verdict::NonRepellent
+    }
+}
