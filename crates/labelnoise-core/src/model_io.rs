@@ -360,8 +360,12 @@ pub fn model_from_safetensors(bytes: &[u8], origin: &str) -> Result<Network> {
     Network::new(meta.input_dim, layers, skip, origin)
 }
 
-/// Reads a model from a path: `.safetensors` as safetensors, anything else as JSON.
+/// Reads a model from a built-in name (see [`crate::builtin`]) or a path:
+/// `.safetensors` as safetensors, anything else as JSON.
 pub fn load_model(path: &str) -> Result<Network> {
+    if let Some(net) = crate::builtin::model(path) {
+        return Ok(net);
+    }
     let is_st = Path::new(path)
         .extension()
         .and_then(|e| e.to_str())

@@ -1,0 +1,50 @@
+//! `labelnoise analyze --model M --data D [--json]`.
+
+use std::io::Write;
+
+use labelnoise_core::analysis::{analyze, AnalyzeOptions};
+use labelnoise_core::model_io::load_model;
+use labelnoise_core::shape::ShapeOptions;
+use labelnoise_core::stability::Tolerances;
+use labelnoise_core::units::UnitOptions;
+use labelnoise_core::{Dataset, Error};
+
+use crate::cli::AnalyzeArgs;
+use crate::output::{Format, Json, Table};
+
+/// The analysis options the flags describe.
+pub fn options(args: &AnalyzeArgs) -> AnalyzeOptions {
+    AnalyzeOptions {
+        tolerances: Tolerances {
+            fit: args.fit_tol,
+            stationarity: args.stationarity_tol,
+        },
+        shape: ShapeOptions {
+            jump_threshold: args.jump_threshold,
+            fit_tol: args.fit_tol,
+            on_point_tol: args.kink_tol,
+        },
+        units: UnitOptions { tol: args.unit_tol },
+    }
+}
+
+/// Runs the analysis and writes the rendering to `out`.
+pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let opts = options(args);
+    opts.check()?;
+    let net = load_model(&args.model)?;
+    let data = Dataset::load(&args.data)?;
+    let analysis = analyze(&net, &data, &opts).map_err(|e| match e {
+        Error::Mismatch { message } => Error::Mismatch {
+            message: format!("{} and {}: {message}", args.model, args.data),
+        },
+        other => other,
+    })?;
+    let bytes = if args.json {
+        Json.render(&analysis)?
+    } else {
+        Table.render(&analysis)?
+    };
+    out.write_all(&bytes)?;
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! The `labelnoise` command line: argument parsing, rendering, and writing files. The
+//! science lives in `labelnoise-core`.
+
+pub mod cli;
+pub mod commands;
+pub mod output;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+/// An error the user caused (bad input, bad option): exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Parses `args` (program name first) and runs the command.
+pub fn run<I, T>(args: I) -> anyhow::Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors.
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) {
+                e.print()?;
+                return Ok(());
+            }
+            return Err(UsageError(clap_one_line(&e.to_string())).into());
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        cli::Command::Analyze(args) => commands::analyze::run(&args, &mut stdout),
+    }
+}
+
+/// Clap's multi-line usage error as one line: its message lines before the usage block,
+/// joined.
+fn clap_one_line(text: &str) -> String {
+    let message = text.split("\n\nUsage:").next().unwrap_or(text);
+    let message = message
+        .split("\n\nFor more information")
+        .next()
+        .unwrap_or(message);
+    let joined: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = joined.join(" ");
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
+}
+
+/// The exit status for an error: 2 for bad input or usage, 1 for anything else.
+pub fn exit_status(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<labelnoise_core::Error>().is_some()
+        || err.downcast_ref::<UsageError>().is_some()
+    {
+        2
+    } else {
+        1
+    }
+}
+
+/// The error as one line (clap's usage messages span several; keep the first).
+pub fn one_line(err: &anyhow::Error) -> String {
+    let text = format!("{err:#}");
+    let first = text.lines().next().unwrap_or("").trim();
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
+}
