@@ -17,6 +17,10 @@ pub enum Command {
     /// Fit, implicit regularizer, stability verdict (Theorem 2) and shape checks
     /// (Theorems 1 and 3) of a network on a data set.
     Analyze(AnalyzeArgs),
+    /// SGD with label noise (paper eq. 3): train one or many seeds, write a run directory.
+    Train(TrainArgs),
+    /// Continue a killed run from its last checkpoint, bit-identically.
+    Resume(ResumeArgs),
 }
 
 /// `labelnoise analyze`.
@@ -72,4 +76,104 @@ pub struct AnalyzeArgs {
         allow_negative_numbers = true
     )]
     pub unit_tol: f64,
+}
+
+/// `labelnoise train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Data file (.json or .csv) or built-in data set (fig1).
+    #[arg(long, value_name = "D")]
+    pub data: String,
+    /// Width of a hidden layer; repeat for deeper networks (--hidden 64 --hidden 64).
+    #[arg(long, value_name = "W")]
+    pub hidden: Vec<usize>,
+    /// Activation of the hidden layers: relu, tanh, logistic or identity.
+    #[arg(long, value_name = "A")]
+    pub activation: Option<String>,
+    /// Add a linear skip unit from the input to the output.
+    #[arg(long)]
+    pub skip: bool,
+    /// Give the output layer a bias.
+    #[arg(long)]
+    pub output_bias: bool,
+    /// Freeze layer K (0 = first hidden layer; the output layer is K = number of hidden
+    /// layers) or `skip`; repeatable.
+    #[arg(long, value_name = "K")]
+    pub freeze: Vec<String>,
+    /// Learning rate η.
+    #[arg(long, value_name = "ETA", allow_negative_numbers = true)]
+    pub lr: f64,
+    /// Number of SGD steps (1e6 style accepted).
+    #[arg(long, value_name = "T", value_parser = crate::commands::train::parse_steps)]
+    pub steps: u64,
+    /// Label-noise standard deviation σ (0 = plain SGD).
+    #[arg(long, value_name = "SIGMA", allow_negative_numbers = true)]
+    pub noise: f64,
+    /// Label-noise distribution: rademacher (±σ), uniform (U[-σ√3, σ√3]) or gaussian.
+    #[arg(long, value_name = "NAME", default_value = "rademacher")]
+    pub noise_dist: String,
+    /// Mini-batch size B: the mean of B per-sample updates.
+    #[arg(long, value_name = "B", default_value_t = 1)]
+    pub batch: usize,
+    /// Plain SGD over the 2n points (x_i, y_i ± σ) instead of drawing noise (paper §1.1).
+    #[arg(long)]
+    pub two_copies: bool,
+    /// Add η·λ·∇reg to every step (explicit regularization, paper §1.1).
+    #[arg(
+        long,
+        value_name = "LAMBDA",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    pub explicit_reg: f64,
+    /// Multiply the default initialisation (U(±1/√fan_in)) by this.
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 1.0,
+        allow_negative_numbers = true
+    )]
+    pub init_scale: f64,
+    /// Start from this model (file or built-in); architecture flags may then be left out.
+    #[arg(long, value_name = "M")]
+    pub init_model: Option<String>,
+    /// Seed of the first run.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// Number of independent runs (seeds S, S+1, ...), in parallel.
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    pub seeds: usize,
+    /// Number of log-spaced steps at which metrics are recorded.
+    #[arg(long, value_name = "P", default_value_t = 200)]
+    pub log_points: usize,
+    /// Output directory (DIR/seed-S/ per seed when --seeds > 1).
+    #[arg(long, value_name = "DIR", default_value = "labelnoise-run")]
+    pub out: String,
+    /// Overwrite a non-empty output directory.
+    #[arg(long)]
+    pub force: bool,
+    /// Write a checkpoint every N steps (0 = never), for `labelnoise resume`.
+    #[arg(long, value_name = "N", default_value = "0", value_parser = crate::commands::train::parse_steps)]
+    pub checkpoint_every: u64,
+    /// Parameters with magnitude below this are set to exactly 0 (keeps dying units out
+    /// of slow subnormal arithmetic; 0 disables).
+    #[arg(long, value_name = "EPS", default_value_t = labelnoise_core::train::DEFAULT_FLUSH_THRESHOLD)]
+    pub flush_threshold: f64,
+    /// No progress bar and no summary lines.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Testing aid: stop as if killed right after the checkpoint at this step is written.
+    #[arg(long, value_name = "STEP", hide = true, value_parser = crate::commands::train::parse_steps)]
+    pub halt_after: Option<u64>,
+}
+
+/// `labelnoise resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// A run directory written by `labelnoise train --checkpoint-every N`.
+    #[arg(value_name = "DIR")]
+    pub dir: String,
+    /// No progress bar and no summary lines.
+    #[arg(long)]
+    pub quiet: bool,
 }

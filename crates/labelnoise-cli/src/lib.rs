@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod commands;
 pub mod output;
+pub mod rundir;
 
 use std::ffi::OsString;
 
@@ -20,6 +21,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let command: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -37,6 +43,8 @@ where
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         cli::Command::Analyze(args) => commands::analyze::run(&args, &mut stdout),
+        cli::Command::Train(args) => commands::train::run(&args, command, &mut stdout),
+        cli::Command::Resume(args) => commands::train::resume(&args, &mut stdout),
     }
 }
 

@@ -1,1 +1,248 @@
-fn main() {}
+//! SGD step throughput: `cargo bench -p labelnoise-core --bench train`.
+//!
+//! Prints ns/step (best of three timings) for the paper's workload — the 12 `fig1`
+//! points, one hidden relu layer of width m with output bias and skip, rademacher
+//! σ = 0.5, η = 1e-3, batch 1 — on the fused kernel, the general path, a plain Rust
+//! two-pass loop, and a plain C two-pass loop built with `cc -O3 -march=native` (skipped
+//! when no C compiler is found); then a dying-units run (most units at ~1e-300) with and
+//! without the subnormal guard, and a depth-3 width-256 tanh network on the general path
+//! with its achieved GFLOP/s. `LABELNOISE_BENCH_SCALE=0.1` shortens every run.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use labelnoise_core::train::{init_network, Kernel, TrainConfig, TrainRng, Trainer};
+use labelnoise_core::{builtin, Activation, Architecture, Dataset, Network};
+
+fn arch(hidden: Vec<usize>, act: Activation) -> Architecture {
+    Architecture {
+        input_dim: 1,
+        hidden,
+        activation: act,
+        hidden_bias: true,
+        output_bias: true,
+        skip: true,
+        frozen_layers: vec![],
+        frozen_skip: false,
+    }
+}
+
+fn config() -> TrainConfig {
+    TrainConfig {
+        lr: 1e-3,
+        noise: 0.5,
+        steps: u64::MAX,
+        ..TrainConfig::default()
+    }
+}
+
+/// PyTorch's default initialisation times min(1, 16/√m): at m = 4096 the unscaled
+/// network has ||∇h||² ≈ 2000 and η = 1e-3 diverges (2η||∇h||² > 2).
+fn init_scale(m: usize) -> f64 {
+    (16.0 / (m as f64).sqrt()).min(1.0)
+}
+
+fn scale() -> f64 {
+    std::env::var("LABELNOISE_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0)
+}
+
+/// Best-of-three ns/step of `steps` steps, after a warm-up of steps/10.
+fn time_trainer(
+    net: &Network,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    kernel: Kernel,
+    steps: u64,
+) -> f64 {
+    let valid = cfg.check(net, data).expect("valid config");
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let mut t = Trainer::with_kernel(net.clone(), data.clone(), valid.clone(), kernel)
+            .expect("kernel applies");
+        t.run_until(steps / 10);
+        let start = Instant::now();
+        let status = t.run_until(steps / 10 + steps);
+        let ns = start.elapsed().as_nanos() as f64 / steps as f64;
+        black_box(t.params());
+        assert_eq!(status, labelnoise_core::train::RunStatus::Ok);
+        best = best.min(ns);
+    }
+    best
+}
+
+/// The plain Rust yardstick: the same arithmetic as a straightforward two-pass loop
+/// (forward, then update), compiled for the baseline target like any crate.
+fn time_plain_rust(net: &Network, data: &Dataset, steps: u64) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let layers = net.layers();
+        let (mut a, mut b) = (layers[0].weight.clone(), layers[0].bias.clone().unwrap());
+        let mut c = layers[1].weight.clone();
+        let mut bout = layers[1].bias.as_ref().unwrap()[0];
+        let mut s = net.skip().unwrap().weight[0];
+        let (xs, ys) = (data.xs(), data.ys());
+        let mut rng = TrainRng::new(0);
+        let (lr, sigma) = (1e-3, 0.5);
+        let total = steps + steps / 10;
+        let mut start = Instant::now();
+        for t in 0..total {
+            if t == steps / 10 {
+                start = Instant::now();
+            }
+            let i = rng.index(xs.len());
+            let z = sigma * rng.unit_noise(labelnoise_core::train::NoiseDist::Rademacher);
+            let x = xs[i];
+            let mut h = bout + s * x;
+            for j in 0..a.len() {
+                h += c[j] * (a[j] * x + b[j]).max(0.0);
+            }
+            let g = 2.0 * lr * (h - ys[i] - z);
+            for j in 0..a.len() {
+                let u = a[j] * x + b[j];
+                let (r, d) = if u > 0.0 { (u, c[j]) } else { (0.0, 0.0) };
+                c[j] -= g * r;
+                a[j] -= g * d * x;
+                b[j] -= g * d;
+            }
+            bout -= g;
+            s -= g * x;
+        }
+        let ns = start.elapsed().as_nanos() as f64 / steps as f64;
+        black_box((&a, &b, &c, bout, s));
+        best = best.min(ns);
+    }
+    best
+}
+
+/// Builds the C yardstick with `cc -O3 -march=native` into the target directory.
+fn build_c() -> Option<PathBuf> {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/yardstick.c");
+    let dir = std::env::temp_dir().join(format!("labelnoise-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let exe = dir.join("yardstick");
+    let ok = Command::new("cc")
+        .args(["-O3", "-march=native", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .arg("-lm")
+        .status()
+        .ok()?
+        .success();
+    ok.then_some(exe)
+}
+
+fn time_c(exe: &PathBuf, m: usize, steps: u64) -> Option<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let out = Command::new(exe)
+            .arg(m.to_string())
+            .arg(steps.to_string())
+            .arg(init_scale(m).to_string())
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        best = best.min(text.split_whitespace().next()?.parse().ok()?);
+    }
+    Some(best)
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.1}"))
+}
+
+fn main() {
+    let data = builtin::dataset("fig1").expect("built-in");
+    let sc = scale();
+    let c_exe = build_c();
+    println!("SGD step throughput, ns/step, best of 3 (fig1, n = 12, relu, bias + skip, rademacher σ = 0.5, η = 1e-3, batch 1, f64)");
+    println!("SIMD level chosen at run time: {:?}", pulp::Arch::new());
+    if c_exe.is_none() {
+        println!("(no C compiler found: C yardstick skipped)");
+    }
+    println!(
+        "{:>6} {:>10} {:>10} {:>12} {:>10} {:>12} {:>14} {:>12}",
+        "m", "fused", "general", "plain Rust", "C -O3", "fused/C", "general/fused", "Rust/fused"
+    );
+    for &(m, steps) in &[(16usize, 20_000_000u64), (256, 4_000_000), (4096, 400_000)] {
+        let steps = ((steps as f64 * sc) as u64).max(1000);
+        let net = init_network(&arch(vec![m], Activation::Relu), 0, init_scale(m)).expect("net");
+        let cfg = config();
+        let fused = time_trainer(&net, &data, &cfg, Kernel::Fused, steps);
+        let general = time_trainer(&net, &data, &cfg, Kernel::General, steps);
+        let plain = time_plain_rust(&net, &data, steps);
+        let c = c_exe.as_ref().and_then(|exe| time_c(exe, m, steps));
+        println!(
+            "{:>6} {:>10.1} {:>10.1} {:>12.1} {:>10} {:>12} {:>14.2} {:>12.2}",
+            m,
+            fused,
+            general,
+            plain,
+            fmt_opt(c),
+            c.map_or("-".into(), |c| format!("{:.2}", fused / c)),
+            general / fused,
+            plain / fused
+        );
+    }
+
+    // Dying units: 3/4 of the units start at ±1e-300 (subnormal within a few steps).
+    println!();
+    println!("Dying units (m = 256, 192 units at ~1e-300), fused kernel, ns/step");
+    let m = 256;
+    let steps = ((2_000_000.0 * sc) as u64).max(1000);
+    let mut net = init_network(&arch(vec![m], Activation::Relu), 0, 1.0).expect("net");
+    let mut theta = net.params();
+    for j in 64..m {
+        for block in 0..3 {
+            theta[block * m + j] *= 1e-300;
+        }
+    }
+    net.set_params(&theta).expect("finite");
+    let healthy = init_network(&arch(vec![m], Activation::Relu), 0, 1.0).expect("net");
+    let on = time_trainer(&net, &data, &config(), Kernel::Fused, steps);
+    let off_cfg = TrainConfig {
+        flush_threshold: 0.0,
+        ..config()
+    };
+    let off = time_trainer(&net, &data, &off_cfg, Kernel::Fused, steps);
+    let base = time_trainer(&healthy, &data, &config(), Kernel::Fused, steps);
+    let gen_on = time_trainer(&net, &data, &config(), Kernel::General, steps);
+    let gen_off = time_trainer(&net, &data, &off_cfg, Kernel::General, steps);
+    println!("  healthy network (no tiny units):           {base:>8.1}");
+    println!(
+        "  dying units, guard on (1e-150, default):   {on:>8.1}  ({:.2}x healthy)",
+        on / base
+    );
+    println!(
+        "  dying units, guard off (threshold 0):      {off:>8.1}  ({:.2}x healthy)",
+        off / base
+    );
+    println!("  general path, guard on / off:              {gen_on:>8.1} / {gen_off:.1}");
+
+    // Depth-3 width-256 tanh on the general path.
+    println!();
+    let widths = vec![256, 256, 256];
+    let net = init_network(&arch(widths.clone(), Activation::Tanh), 0, 1.0).expect("net");
+    let steps = ((20_000.0 * sc) as u64).max(100);
+    let ns = time_trainer(&net, &data, &config(), Kernel::General, steps);
+    // Per weight: forward 2 flops, update 3 (two products, one difference), and 2 more
+    // for g_l = W_lᵀ δ_l on every layer but the first.
+    let mut flops = 0.0;
+    let mut in_dim = 1;
+    for (l, &w) in widths.iter().chain(std::iter::once(&1)).enumerate() {
+        let weights = (in_dim * w) as f64;
+        flops += weights * if l > 0 { 7.0 } else { 5.0 };
+        in_dim = w;
+    }
+    println!(
+        "Depth-3 width-256 tanh (p = {}), general path: {:.0} ns/step, {:.2} GFLOP/s ({:.0} flops/step, tanh not counted)",
+        net.param_count(),
+        ns,
+        flops / ns,
+        flops
+    );
+}

@@ -30,6 +30,7 @@ pub mod network;
 pub mod regularizer;
 pub mod shape;
 pub mod stability;
+pub mod train;
 pub mod units;
 
 pub use activation::Activation;

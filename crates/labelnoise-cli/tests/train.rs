@@ -1,0 +1,359 @@
+//! `labelnoise train` and `labelnoise resume` end to end.
+
+use assert_cmd::Command;
+use std::path::Path;
+
+fn labelnoise() -> Command {
+    Command::cargo_bin("labelnoise").unwrap()
+}
+
+const BASE: &[&str] = &[
+    "train",
+    "--data",
+    "fig1",
+    "--hidden",
+    "16",
+    "--activation",
+    "relu",
+    "--skip",
+    "--output-bias",
+    "--lr",
+    "1e-3",
+    "--noise",
+    "0.5",
+    "--steps",
+    "2e4",
+    "--log-points",
+    "20",
+    "--quiet",
+];
+
+fn train(out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    labelnoise()
+        .args(BASE)
+        .args(["--out", out.to_str().unwrap()])
+        .args(extra)
+        .assert()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn writes_the_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    train(&out, &[]).success();
+    for f in [
+        "config.json",
+        "metrics.csv",
+        "model.json",
+        "model.safetensors",
+        "summary.json",
+        "data.json",
+        "initial-model.json",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!(summary["steps"], 20000);
+    assert!(summary["steps_per_second"].as_f64().unwrap() > 0.0);
+    let config: serde_json::Value = serde_json::from_str(&read(&out.join("config.json"))).unwrap();
+    assert_eq!(config["train"]["lr"], 1e-3);
+    assert!(config["version"].is_string());
+    let csv = read(&out.join("metrics.csv"));
+    let header = csv.lines().next().unwrap();
+    assert!(header.starts_with("step,train_loss,reg,null_reg_grad_norm,param_norm,curve_length"));
+    assert!(csv.lines().count() >= 15);
+    // The final model reads back and analyzes.
+    labelnoise()
+        .args([
+            "analyze",
+            "--model",
+            out.join("model.safetensors").to_str().unwrap(),
+            "--data",
+            "fig1",
+            "--json",
+        ])
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_seed_gives_bit_identical_results_whatever_the_number_of_seeds_and_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let single = dir.path().join("single");
+    train(&single, &["--seed", "1"]).success();
+    let many = dir.path().join("many");
+    labelnoise()
+        .env("RAYON_NUM_THREADS", "2")
+        .args(BASE)
+        .args([
+            "--out",
+            many.to_str().unwrap(),
+            "--seed",
+            "0",
+            "--seeds",
+            "3",
+        ])
+        .assert()
+        .success();
+    let one_thread = dir.path().join("one-thread");
+    labelnoise()
+        .env("RAYON_NUM_THREADS", "1")
+        .args(BASE)
+        .args([
+            "--out",
+            one_thread.to_str().unwrap(),
+            "--seed",
+            "0",
+            "--seeds",
+            "3",
+        ])
+        .assert()
+        .success();
+    let a = read(&single.join("model.json"));
+    assert_eq!(a, read(&many.join("seed-1/model.json")));
+    assert_eq!(a, read(&one_thread.join("seed-1/model.json")));
+    assert_ne!(a, read(&many.join("seed-0/model.json")));
+    assert!(many.join("summary.json").exists());
+}
+
+#[test]
+fn resume_after_a_kill_is_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    train(&whole, &["--checkpoint-every", "5000"]).success();
+    let killed = dir.path().join("killed");
+    train(
+        &killed,
+        &["--checkpoint-every", "5000", "--halt-after", "10000"],
+    )
+    .failure();
+    assert!(!killed.join("model.json").exists());
+    labelnoise()
+        .args(["resume", killed.to_str().unwrap(), "--quiet"])
+        .assert()
+        .success();
+    assert_eq!(
+        read(&whole.join("model.json")),
+        read(&killed.join("model.json"))
+    );
+    assert_eq!(
+        read(&whole.join("metrics.csv")),
+        read(&killed.join("metrics.csv"))
+    );
+}
+
+#[test]
+fn divergence_stops_keeps_the_last_finite_state_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let assert = labelnoise()
+        .args([
+            "train",
+            "--data",
+            "fig1",
+            "--hidden",
+            "16",
+            "--activation",
+            "relu",
+            "--lr",
+            "5",
+            "--noise",
+            "0.5",
+        ])
+        .args(["--steps", "1e5", "--quiet", "--out", out.to_str().unwrap()])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("diverged at step"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1);
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!(summary["diverged"], true);
+    // The kept model is finite (the reader rejects non-finite values).
+    labelnoise_core::model_io::model_from_json(&read(&out.join("model.json")), "model.json")
+        .unwrap();
+    assert!(summary["steps"].as_u64().unwrap() < summary["diverged_at"].as_u64().unwrap());
+}
+
+fn bad(args: &[&str], needle: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let assert = labelnoise()
+        .args(args)
+        .args(["--out", out.to_str().unwrap(), "--quiet"])
+        .assert()
+        .code(2)
+        .stdout("");
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains(needle), "{stderr:?} lacks {needle:?}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(!out.exists(), "wrote {}", out.display());
+}
+
+#[test]
+fn bad_input_exits_2_and_writes_nothing() {
+    let arch = ["--data", "fig1", "--hidden", "8", "--activation", "relu"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut v = vec!["train"];
+        v.extend_from_slice(&arch);
+        v.extend_from_slice(extra);
+        v
+    };
+    bad(
+        &with(&["--lr", "-1", "--noise", "0.5", "--steps", "10"]),
+        "--lr",
+    );
+    bad(
+        &with(&["--lr", "NaN", "--noise", "0.5", "--steps", "10"]),
+        "--lr",
+    );
+    bad(
+        &with(&["--lr", "0.01", "--noise", "-0.5", "--steps", "10"]),
+        "--noise",
+    );
+    bad(
+        &with(&["--lr", "0.01", "--noise", "0.5", "--steps", "1.5"]),
+        "--steps",
+    );
+    bad(
+        &with(&[
+            "--lr", "0.01", "--noise", "0.5", "--steps", "10", "--batch", "0",
+        ]),
+        "--batch",
+    );
+    bad(
+        &with(&[
+            "--lr",
+            "0.01",
+            "--noise",
+            "0.5",
+            "--steps",
+            "10",
+            "--noise-dist",
+            "cauchy",
+        ]),
+        "--noise-dist",
+    );
+    bad(
+        &with(&[
+            "--lr", "0.01", "--noise", "0.5", "--steps", "10", "--freeze", "5",
+        ]),
+        "--freeze",
+    );
+    bad(
+        &[
+            "train",
+            "--data",
+            "fig1",
+            "--hidden",
+            "0",
+            "--activation",
+            "relu",
+            "--lr",
+            "0.01",
+            "--noise",
+            "0.5",
+            "--steps",
+            "10",
+        ],
+        "--hidden",
+    );
+    bad(
+        &[
+            "train",
+            "--data",
+            "fig1",
+            "--hidden",
+            "4",
+            "--activation",
+            "swish",
+            "--lr",
+            "0.01",
+            "--noise",
+            "0.5",
+            "--steps",
+            "10",
+        ],
+        "swish",
+    );
+    bad(
+        &[
+            "train",
+            "--data",
+            "no-such-file.json",
+            "--hidden",
+            "4",
+            "--activation",
+            "relu",
+            "--lr",
+            "0.01",
+            "--noise",
+            "0.5",
+            "--steps",
+            "10",
+        ],
+        "no-such-file.json",
+    );
+    bad(
+        &[
+            "train",
+            "--data",
+            "fig1",
+            "--init-model",
+            "fig1-minimal",
+            "--hidden",
+            "5",
+            "--lr",
+            "0.01",
+            "--noise",
+            "0.5",
+            "--steps",
+            "10",
+        ],
+        "--hidden",
+    );
+}
+
+#[test]
+fn a_non_empty_output_directory_is_not_overwritten_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("precious.txt"), "keep me").unwrap();
+    let assert = train(&out, &[]).code(2);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert!(!out.join("model.json").exists());
+    train(&out, &["--force"]).success();
+    assert!(out.join("model.json").exists());
+}
+
+#[test]
+fn init_model_starts_from_the_given_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    labelnoise()
+        .args([
+            "train",
+            "--data",
+            "fig1",
+            "--init-model",
+            "fig1-minimal",
+            "--lr",
+            "1e-3",
+            "--noise",
+            "0",
+        ])
+        .args(["--steps", "100", "--quiet", "--out", out.to_str().unwrap()])
+        .assert()
+        .success();
+    // σ = 0 from an exact interpolant: every residual is ~0, so θ barely moves.
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert!(summary["final_metrics"]["train_loss"].as_f64().unwrap() < 1e-20);
+}

@@ -1,0 +1,162 @@
+//! Training hyper-parameters: [`TrainConfig`] (plain data, serializable) and its checked
+//! form [`ValidTrainConfig`], which is the only thing a [`Trainer`](super::Trainer)
+//! accepts (the linfa pattern: `config.check(&net, &data)?`).
+
+use serde::{Deserialize, Serialize};
+
+use super::noise::{NoiseDist, Sampler};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::network::Network;
+use crate::regularizer::check_compatible;
+
+/// The default subnormal guard: parameters with |θ_k| below this become exactly 0 after
+/// every update. 1e-150 is below 2^-498, so the product of any two parameters that
+/// survive the guard (≥ 1e-300) is still a normal f64, while a parameter this small
+/// changes h by a relative 1e-150 at most.
+pub const DEFAULT_FLUSH_THRESHOLD: f64 = 1e-150;
+
+/// Everything that defines an SGD run besides the network and the data (SPEC §1,
+/// paper eq. 3). Field names follow the command-line flags.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    /// η, the learning rate (`--lr`), positive.
+    pub lr: f64,
+    /// T, the number of SGD steps (`--steps`), at least 1.
+    pub steps: u64,
+    /// σ, the standard deviation of the label noise (`--noise`), ≥ 0; 0 is plain SGD.
+    pub noise: f64,
+    /// The distribution of the label noise (`--noise-dist`).
+    pub noise_dist: NoiseDist,
+    /// B, the mini-batch size (`--batch`), at least 1.
+    pub batch: usize,
+    /// Plain SGD over the 2n points (x_i, y_i ± σ) instead of fresh noise
+    /// (`--two-copies`, paper §1.1); `noise_dist` is then unused.
+    pub two_copies: bool,
+    /// λ ≥ 0: add η λ ∇reg(θ) to every update (`--explicit-reg`).
+    pub explicit_reg: f64,
+    /// The seed of the run's generator (`--seed`).
+    pub seed: u64,
+    /// How many log-spaced steps get metrics (`--log-points`), at least 2.
+    pub log_points: usize,
+    /// Subnormal guard (`--flush-threshold`): after every update, trainable parameters
+    /// with |θ_k| < this become exactly 0; 0 disables. See [`DEFAULT_FLUSH_THRESHOLD`].
+    pub flush_threshold: f64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            lr: 1e-3,
+            steps: 100_000,
+            noise: 0.5,
+            noise_dist: NoiseDist::Rademacher,
+            batch: 1,
+            two_copies: false,
+            explicit_reg: 0.0,
+            seed: 0,
+            log_points: 50,
+            flush_threshold: DEFAULT_FLUSH_THRESHOLD,
+        }
+    }
+}
+
+/// A [`TrainConfig`] that passed [`TrainConfig::check`] for a network and data set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidTrainConfig {
+    config: TrainConfig,
+    input_dim: usize,
+    params: usize,
+    n: usize,
+}
+
+impl std::ops::Deref for ValidTrainConfig {
+    type Target = TrainConfig;
+    fn deref(&self) -> &TrainConfig {
+        &self.config
+    }
+}
+
+impl ValidTrainConfig {
+    /// The checked configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// How samples (i, Z) are drawn.
+    pub(crate) fn sampler(&self) -> Sampler {
+        if self.config.two_copies {
+            Sampler::TwoCopies {
+                n: self.n,
+                sigma: self.config.noise,
+            }
+        } else {
+            Sampler::Noise {
+                n: self.n,
+                sigma: self.config.noise,
+                dist: self.config.noise_dist,
+            }
+        }
+    }
+
+    /// Whether `net` and `data` are the ones this configuration was checked against
+    /// (as far as shapes go).
+    pub(crate) fn matches(&self, net: &Network, data: &Dataset) -> bool {
+        self.input_dim == net.input_dim()
+            && self.input_dim == data.dim()
+            && self.params == net.param_count()
+            && self.n == data.len()
+    }
+}
+
+fn bad(flag: &str, what: &str, got: impl std::fmt::Display) -> Error {
+    Error::parameter(flag, format!("{what}, got {got}"))
+}
+
+impl TrainConfig {
+    /// Checks every field, and that `net` takes inputs of the data's dimension. Errors
+    /// name the command-line flag, e.g. `--lr: must be positive and finite, got -1`.
+    pub fn check(&self, net: &Network, data: &Dataset) -> Result<ValidTrainConfig> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(bad("--lr", "must be positive and finite", self.lr));
+        }
+        if self.steps == 0 {
+            return Err(bad("--steps", "must be at least 1", self.steps));
+        }
+        if !(self.noise.is_finite() && self.noise >= 0.0) {
+            return Err(bad("--noise", "must be finite and ≥ 0", self.noise));
+        }
+        if self.batch == 0 {
+            return Err(bad("--batch", "must be at least 1", self.batch));
+        }
+        if !(self.explicit_reg.is_finite() && self.explicit_reg >= 0.0) {
+            return Err(bad(
+                "--explicit-reg",
+                "must be finite and ≥ 0",
+                self.explicit_reg,
+            ));
+        }
+        if self.log_points < 2 {
+            return Err(bad(
+                "--log-points",
+                "must be at least 2 (the first and the last step)",
+                self.log_points,
+            ));
+        }
+        if !(self.flush_threshold.is_finite() && self.flush_threshold >= 0.0) {
+            return Err(bad(
+                "--flush-threshold",
+                "must be finite and ≥ 0",
+                self.flush_threshold,
+            ));
+        }
+        check_compatible(net, data)?;
+        Ok(ValidTrainConfig {
+            config: self.clone(),
+            input_dim: net.input_dim(),
+            params: net.param_count(),
+            n: data.len(),
+        })
+    }
+}

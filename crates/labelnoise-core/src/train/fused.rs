@@ -1,0 +1,380 @@
+//! The fused kernel for one hidden layer on 1-D inputs:
+//! h(x) = Σ_j c_j φ(a_j x + b_j) + b_out + s x (the paper's Theorem 1 network for relu).
+//!
+//! Eq. 3 at sample (x₀, y, Z), with g = (2η)·e and e = h(x₀) − y − Z, moves unit j by
+//! a_j ← a_j − g (c_j φ'(z_j) x₀), b_j ← b_j − g c_j φ'(z_j), c_j ← c_j − g φ(z_j),
+//! z_j = a_j x₀ + b_j; and b_out ← b_out − g, s ← s − g x₀.
+//!
+//! The sample (x₁, ·, ·) of the *next* step is drawn before this update, so one pass over
+//! the units both applies step t's update to unit j and adds unit j's (new) contribution
+//! c_j' φ(a_j' x₁ + b_j') to step t+1's output: three loads and three stores per unit and
+//! step, instead of a forward pass and an update pass. The generator is still consumed in
+//! the order (i₁, Z₁), (i₂, Z₂), …, and the last step of a call draws nothing ahead, so
+//! the stream (and any checkpoint) is exactly that of the general path.
+//!
+//! For relu and identity, φ(z_j) and φ'(z_j) of step t are recomputed from (a_j, b_j, x₀)
+//! in the pass; for tanh and logistic they are kept from the previous pass in two buffers
+//! (a transcendental per unit and step is the cost there).
+//!
+//! The arithmetic is that of the general path operation for operation (same products,
+//! same order; the output sum uses the eight partial sums of [`crate::kernels::dot`]),
+//! and nothing is fused into FMAs, so both paths give the same bits. Units go in chunks of
+//! eight independent lanes, which the compiler turns into one AVX-512 (or two AVX2)
+//! vector per chunk; the instruction set is picked at run time by `pulp` (the caller
+//! dispatches), not at build time.
+
+use crate::activation::Activation;
+use crate::network::Network;
+
+use super::noise::TrainRng;
+use super::sgd::{flush, flush_due, StepParams};
+
+/// A unit activation as the kernel needs it: (φ(z), φ'(z)).
+trait Act {
+    /// Whether φ, φ' at step t are recomputed (cheap φ) rather than kept from the last pass.
+    const RECOMPUTE: bool;
+    fn eval(z: f64) -> (f64, f64);
+}
+
+struct Relu;
+struct Ident;
+struct Tanh;
+struct Logistic;
+
+impl Act for Relu {
+    const RECOMPUTE: bool = true;
+    #[inline(always)]
+    fn eval(z: f64) -> (f64, f64) {
+        // Activation::Relu.eval, without φ''.
+        if z > 0.0 {
+            (z, 1.0)
+        } else {
+            (0.0, 0.0)
+        }
+    }
+}
+
+impl Act for Ident {
+    const RECOMPUTE: bool = true;
+    #[inline(always)]
+    fn eval(z: f64) -> (f64, f64) {
+        (z, 1.0)
+    }
+}
+
+impl Act for Tanh {
+    const RECOMPUTE: bool = false;
+    #[inline(always)]
+    fn eval(z: f64) -> (f64, f64) {
+        let (v, d, _) = Activation::Tanh.eval(z);
+        (v, d)
+    }
+}
+
+impl Act for Logistic {
+    const RECOMPUTE: bool = false;
+    #[inline(always)]
+    fn eval(z: f64) -> (f64, f64) {
+        let (v, d, _) = Activation::Logistic.eval(z);
+        (v, d)
+    }
+}
+
+/// The skip unit as the kernel sees it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum SkipPlan {
+    None,
+    Frozen(f64),
+    Trainable(usize),
+}
+
+/// The fused path's plan and buffers.
+#[derive(Clone, Debug)]
+pub(crate) struct Fused {
+    m: usize,
+    act: Activation,
+    out_bias: Option<usize>,
+    skip: SkipPlan,
+    phi: Vec<f64>,
+    dphi: Vec<f64>,
+}
+
+const LANES: usize = 8;
+
+/// The eight partial sums combined as [`crate::kernels::dot`] does.
+#[inline(always)]
+fn combine(acc: &[f64; LANES], tail: f64) -> f64 {
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// Σ_j c_j φ(a_j x + b_j), storing φ and φ' when the activation does not recompute.
+#[inline(always)]
+fn forward<A: Act>(
+    a: &[f64],
+    b: &[f64],
+    c: &[f64],
+    phi: &mut [f64],
+    dphi: &mut [f64],
+    x: f64,
+) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let m = a.len();
+    let full = m - m % LANES;
+    for ((((a8, b8), c8), p8), d8) in a[..full]
+        .chunks_exact(LANES)
+        .zip(b[..full].chunks_exact(LANES))
+        .zip(c[..full].chunks_exact(LANES))
+        .zip(phi[..full].chunks_exact_mut(LANES))
+        .zip(dphi[..full].chunks_exact_mut(LANES))
+    {
+        for l in 0..LANES {
+            let (v, d) = A::eval(a8[l] * x + b8[l]);
+            if !A::RECOMPUTE {
+                p8[l] = v;
+                d8[l] = d;
+            }
+            acc[l] += c8[l] * v;
+        }
+    }
+    let mut tail = 0.0;
+    for j in full..m {
+        let (v, d) = A::eval(a[j] * x + b[j]);
+        if !A::RECOMPUTE {
+            phi[j] = v;
+            dphi[j] = d;
+        }
+        tail += c[j] * v;
+    }
+    combine(&acc, tail)
+}
+
+/// One unit: step t's update at x0 with g, then (if `NEXT`) φ at x1 for step t+1.
+/// Returns (c', φ(z1), φ'(z1)).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn unit<A: Act, const NEXT: bool, const FLUSH: bool>(
+    a: &mut f64,
+    b: &mut f64,
+    c: &mut f64,
+    p: &mut f64,
+    dp: &mut f64,
+    x0: f64,
+    g: f64,
+    x1: f64,
+    thr: f64,
+) -> f64 {
+    let (v0, d0) = if A::RECOMPUTE {
+        A::eval(*a * x0 + *b)
+    } else {
+        (*p, *dp)
+    };
+    let cd = *c * d0;
+    let mut an = *a - g * (cd * x0);
+    let mut bn = *b - g * cd;
+    let mut cn = *c - g * v0;
+    if FLUSH {
+        an = flush(an, thr);
+        bn = flush(bn, thr);
+        cn = flush(cn, thr);
+    }
+    *a = an;
+    *b = bn;
+    *c = cn;
+    if NEXT {
+        let (v1, d1) = A::eval(an * x1 + bn);
+        if !A::RECOMPUTE {
+            *p = v1;
+            *dp = d1;
+        }
+        cn * v1
+    } else {
+        0.0
+    }
+}
+
+/// The fused pass: update every unit for step t and return Σ_j c_j' φ(a_j' x1 + b_j')
+/// (0 when not `NEXT`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pass<A: Act, const NEXT: bool, const FLUSH: bool>(
+    a: &mut [f64],
+    b: &mut [f64],
+    c: &mut [f64],
+    phi: &mut [f64],
+    dphi: &mut [f64],
+    x0: f64,
+    g: f64,
+    x1: f64,
+    thr: f64,
+) -> f64 {
+    let m = a.len();
+    let full = m - m % LANES;
+    let mut acc = [0.0f64; LANES];
+    for ((((a8, b8), c8), p8), d8) in a[..full]
+        .chunks_exact_mut(LANES)
+        .zip(b[..full].chunks_exact_mut(LANES))
+        .zip(c[..full].chunks_exact_mut(LANES))
+        .zip(phi[..full].chunks_exact_mut(LANES))
+        .zip(dphi[..full].chunks_exact_mut(LANES))
+    {
+        for l in 0..LANES {
+            let t = unit::<A, NEXT, FLUSH>(
+                &mut a8[l], &mut b8[l], &mut c8[l], &mut p8[l], &mut d8[l], x0, g, x1, thr,
+            );
+            if NEXT {
+                acc[l] += t;
+            }
+        }
+    }
+    let mut tail = 0.0;
+    for j in full..m {
+        let (aj, bj, cj) = (&mut a[j], &mut b[j], &mut c[j]);
+        let t = unit::<A, NEXT, FLUSH>(aj, bj, cj, &mut phi[j], &mut dphi[j], x0, g, x1, thr);
+        if NEXT {
+            tail += t;
+        }
+    }
+    combine(&acc, tail)
+}
+
+impl Fused {
+    /// The fused plan for `net`, or `None` when the network is not one trainable hidden
+    /// layer with biases on 1-D inputs and a trainable output layer.
+    pub(crate) fn plan(net: &Network) -> Option<Self> {
+        if net.input_dim() != 1 {
+            return None;
+        }
+        let [hidden] = net.hidden_layers() else {
+            return None;
+        };
+        let m = hidden.out_dim;
+        let slots = net.slots();
+        if slots[0].weight != Some(0) || slots[0].bias != Some(m) || slots[1].weight != Some(2 * m)
+        {
+            return None;
+        }
+        let out_bias = slots[1].bias;
+        let skip = match (net.skip(), net.skip_slot()) {
+            (None, _) => SkipPlan::None,
+            (Some(_), Some(at)) => SkipPlan::Trainable(at),
+            (Some(s), None) => SkipPlan::Frozen(s.weight[0]),
+        };
+        let expected = 3 * m
+            + usize::from(out_bias.is_some())
+            + usize::from(matches!(skip, SkipPlan::Trainable(_)));
+        if expected != net.param_count() {
+            return None;
+        }
+        Some(Fused {
+            m,
+            act: hidden.activation,
+            out_bias,
+            skip,
+            phi: vec![0.0; m],
+            dphi: vec![0.0; m],
+        })
+    }
+
+    /// Runs steps `start+1 ..= end` (batch 1, no explicit regularization). `Err(k)` when
+    /// the residual after `k` steps is not finite.
+    #[inline(always)]
+    pub(crate) fn run(
+        &mut self,
+        theta: &mut [f64],
+        xs: &[f64],
+        ys: &[f64],
+        rng: &mut TrainRng,
+        sp: &StepParams,
+        start: u64,
+        end: u64,
+    ) -> Result<(), u64> {
+        match self.act {
+            Activation::Relu => self.run_act::<Relu>(theta, xs, ys, rng, sp, start, end),
+            Activation::Identity => self.run_act::<Ident>(theta, xs, ys, rng, sp, start, end),
+            Activation::Tanh => self.run_act::<Tanh>(theta, xs, ys, rng, sp, start, end),
+            Activation::Logistic => self.run_act::<Logistic>(theta, xs, ys, rng, sp, start, end),
+        }
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn run_act<A: Act>(
+        &mut self,
+        theta: &mut [f64],
+        xs: &[f64],
+        ys: &[f64],
+        rng: &mut TrainRng,
+        sp: &StepParams,
+        start: u64,
+        end: u64,
+    ) -> Result<(), u64> {
+        if start >= end {
+            return Ok(());
+        }
+        let m = self.m;
+        let two_lr = 2.0 * sp.lr;
+        let thr = sp.threshold;
+        let (a, rest) = theta.split_at_mut(m);
+        let (b, rest) = rest.split_at_mut(m);
+        let (c, rest) = rest.split_at_mut(m);
+        let base = 3 * m;
+        let mut bout = self.out_bias.map_or(0.0, |k| rest[k - base]);
+        let (mut s, s_trainable) = match self.skip {
+            SkipPlan::None => (0.0, false),
+            SkipPlan::Frozen(v) => (v, false),
+            SkipPlan::Trainable(k) => (rest[k - base], true),
+        };
+        let has_skip = self.skip != SkipPlan::None;
+        let skip_term = |s: f64, x: f64| if has_skip { s * x } else { 0.0 };
+        let (phi, dphi) = (&mut self.phi[..], &mut self.dphi[..]);
+
+        let (mut i0, mut z0) = sp.sampler.draw(rng);
+        let mut x0 = xs[i0];
+        let mut h = (forward::<A>(a, b, c, phi, dphi, x0) + bout) + skip_term(s, x0);
+        let mut result = Ok(());
+        for done in start..end {
+            let e = (h - ys[i0]) - z0;
+            if !e.is_finite() {
+                result = Err(done);
+                break;
+            }
+            let g = two_lr * e;
+            let fl = flush_due(done + 1, thr);
+            let next = done + 1 < end;
+            let (mut i1, mut z1, mut x1) = (0, 0.0, 0.0);
+            if next {
+                (i1, z1) = sp.sampler.draw(rng);
+                x1 = xs[i1];
+            }
+            let sum = match (next, fl) {
+                (true, false) => pass::<A, true, false>(a, b, c, phi, dphi, x0, g, x1, thr),
+                (true, true) => pass::<A, true, true>(a, b, c, phi, dphi, x0, g, x1, thr),
+                (false, false) => pass::<A, false, false>(a, b, c, phi, dphi, x0, g, x1, thr),
+                (false, true) => pass::<A, false, true>(a, b, c, phi, dphi, x0, g, x1, thr),
+            };
+            if self.out_bias.is_some() {
+                bout -= g;
+                if fl {
+                    bout = flush(bout, thr);
+                }
+            }
+            if s_trainable {
+                s -= g * x0;
+                if fl {
+                    s = flush(s, thr);
+                }
+            }
+            if next {
+                h = (sum + bout) + skip_term(s, x1);
+                (i0, z0, x0) = (i1, z1, x1);
+            }
+        }
+        if let Some(k) = self.out_bias {
+            rest[k - base] = bout;
+        }
+        if let SkipPlan::Trainable(k) = self.skip {
+            rest[k - base] = s;
+        }
+        result
+    }
+}

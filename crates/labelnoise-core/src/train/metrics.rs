@@ -1,0 +1,67 @@
+//! Metrics recorded at log-spaced steps, off the hot loop.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::kernels::norm;
+use crate::network::Network;
+use crate::regularizer::Batch;
+use crate::shape::{shape_report, ReluUnits, ShapeOptions};
+use crate::stability::NullSpace;
+
+/// What a training run records at one step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Steps done.
+    pub step: u64,
+    /// (1/n) Σ_i (h(x_i, θ) − y_i)², on the clean labels.
+    pub train_loss: f64,
+    /// reg(θ) = (1/n) Σ_i ||∇_θ h(x_i, θ)||² (paper eq. 1).
+    pub reg: f64,
+    /// ||P_N ∇reg||: the gradient of reg along the null space of J (Theorem 2).
+    pub null_reg_grad_norm: f64,
+    /// ||θ||.
+    pub param_norm: f64,
+    /// ∫_{x_1}^{x_n} sqrt(1 + f'(x)²) dx, for 1-D one-hidden-layer relu networks.
+    pub curve_length: Option<f64>,
+    /// Convexity changes on (x_1, x_n) (Theorem 1), same networks.
+    pub convexity_changes: Option<usize>,
+    /// Number of kinks of f on the real line (merged), same networks.
+    pub kinks: Option<usize>,
+}
+
+/// The metrics of `net` on `data` after `step` steps. Costs one batched forward and
+/// backward pass, ∇reg, and a QR factorization of Jᵀ (p x n): O(n p + n² p).
+pub fn metrics(net: &Network, data: &Dataset, step: u64) -> Result<Metrics> {
+    let batch = Batch::new(net, data)?;
+    let n = data.len();
+    let p = net.param_count();
+    let train_loss = batch
+        .outputs()
+        .iter()
+        .zip(data.ys())
+        .map(|(h, y)| (h - y) * (h - y))
+        .sum::<f64>()
+        / n as f64;
+    let reg = batch.grad_norms_sq(net).iter().sum::<f64>() / n as f64;
+    let reg_grad = batch.reg_gradient(net);
+    let (null_space, _) =
+        NullSpace::from_jacobian_transposed(batch.jacobian_transposed(net), p, n)?;
+    let null_reg_grad_norm = norm(&null_space.project_null_space(&reg_grad));
+    let param_norm = norm(&net.params());
+    // The shape report needs at least two distinct x values; without them (or for other
+    // networks) these metrics are simply not defined.
+    let shape = ReluUnits::from_network(net)
+        .and_then(|units| shape_report(&units, data, &ShapeOptions::default()).ok());
+    Ok(Metrics {
+        step,
+        train_loss,
+        reg,
+        null_reg_grad_norm,
+        param_norm,
+        curve_length: shape.as_ref().map(|s| s.curve_length),
+        convexity_changes: shape.as_ref().map(|s| s.convexity_changes),
+        kinks: shape.as_ref().map(|s| s.kinks.len()),
+    })
+}

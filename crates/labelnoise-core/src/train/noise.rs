@@ -1,0 +1,267 @@
+//! Label-noise distributions and the per-run random number generator.
+//!
+//! # Generator and seeding
+//!
+//! Every run owns one [`TrainRng`]: xoshiro256++ (`rand_xoshiro::Xoshiro256PlusPlus`)
+//! seeded with `seed_from_u64(seed)` (SplitMix64 expansion of the 64-bit seed into the
+//! 256-bit state). The training stream is that generator; the initialisation stream
+//! ([`TrainRng::init_stream`]) is the same generator advanced by `long_jump()` (2^192
+//! draws), so initial weights and SGD draws never overlap and neither depends on the
+//! other. Nothing else (threads, other runs, the CPU) touches a run's stream, so a run's
+//! results depend on its seed alone. The state is four `u64` words and serializes
+//! exactly, so a checkpoint resumes bit-identically.
+//!
+//! # Draws per SGD sample (SPEC §1)
+//!
+//! Each sample of a step draws, in this order:
+//! 1. the index i, uniform on {0, …, n−1}, by Lemire's multiply-and-reject method on one
+//!    (rarely more) `u64` — exactly uniform;
+//! 2. the unit noise U with E U = 0, E U² = 1, and Z = σ·U:
+//!    - `rademacher`: U = ±1 from the top bit of one `u64`;
+//!    - `uniform`: U = √3 (2u − 1) with u = (w >> 11)·2⁻⁵³ from one `u64` w, so
+//!      U ∈ [−√3, √3);
+//!    - `gaussian`: U ~ N(0, 1) by `rand_distr::StandardNormal` (ziggurat).
+//!
+//! The draws do not depend on σ: σ = 0 consumes the same stream (Z = 0·U = 0), so runs
+//! that differ only in σ see the same indices.
+//!
+//! In two-copies mode (paper §1.1) a sample is one index k uniform on {0, …, 2n−1} and no
+//! noise draw: k < n is the point (x_k, y_k + σ), k ≥ n the point (x_{k−n}, y_{k−n} − σ).
+//! As e = h − y_i − Z, the label y_i ± σ is Z = ±σ.
+
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+
+/// The distribution of the label noise Z (zero mean, variance σ²).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoiseDist {
+    /// Z = ±σ with probability 1/2 each (the paper's assumption of bounded noise).
+    #[default]
+    Rademacher,
+    /// Z uniform on [−σ√3, σ√3].
+    Uniform,
+    /// Z ~ N(0, σ²): unbounded, outside the paper's assumptions, for comparison.
+    Gaussian,
+}
+
+impl NoiseDist {
+    /// All distributions.
+    pub const ALL: [NoiseDist; 3] = [
+        NoiseDist::Rademacher,
+        NoiseDist::Uniform,
+        NoiseDist::Gaussian,
+    ];
+
+    /// The name used on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            NoiseDist::Rademacher => "rademacher",
+            NoiseDist::Uniform => "uniform",
+            NoiseDist::Gaussian => "gaussian",
+        }
+    }
+
+    /// Parses `rademacher`, `uniform` or `gaussian` (also `normal`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "rademacher" => Some(NoiseDist::Rademacher),
+            "uniform" => Some(NoiseDist::Uniform),
+            "gaussian" | "normal" => Some(NoiseDist::Gaussian),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for NoiseDist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The random number generator of one run (see the module documentation).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TrainRng(Xoshiro256PlusPlus);
+
+impl TrainRng {
+    /// The training stream of `seed`.
+    pub fn new(seed: u64) -> Self {
+        TrainRng(Xoshiro256PlusPlus::seed_from_u64(seed))
+    }
+
+    /// The initialisation stream of `seed`: the training stream advanced by 2^192 draws.
+    pub fn init_stream(seed: u64) -> Self {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        rng.long_jump();
+        TrainRng(rng)
+    }
+
+    /// The next 64 random bits.
+    #[inline(always)]
+    pub fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+
+    /// A uniform f64 in [0, 1) with 53 random bits.
+    #[inline(always)]
+    pub fn unit_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// An index uniform on {0, …, n−1} (Lemire's method; exact). `n` must be ≥ 1.
+    #[inline(always)]
+    pub fn index(&mut self, n: usize) -> usize {
+        let n = n as u64;
+        let mut m = u128::from(self.next_u64()) * u128::from(n);
+        if (m as u64) < n {
+            let threshold = n.wrapping_neg() % n;
+            while (m as u64) < threshold {
+                m = u128::from(self.next_u64()) * u128::from(n);
+            }
+        }
+        (m >> 64) as usize
+    }
+
+    /// A unit-variance, zero-mean noise value U of `dist` (Z = σ·U).
+    #[inline(always)]
+    pub fn unit_noise(&mut self, dist: NoiseDist) -> f64 {
+        match dist {
+            NoiseDist::Rademacher => {
+                if self.next_u64() >> 63 == 0 {
+                    1.0
+                } else {
+                    -1.0
+                }
+            }
+            NoiseDist::Uniform => SQRT_3 * (2.0 * self.unit_f64() - 1.0),
+            NoiseDist::Gaussian => StandardNormal.sample(&mut self.0),
+        }
+    }
+}
+
+const SQRT_3: f64 = 1.732_050_807_568_877_2;
+
+/// How one SGD sample (i, Z) is drawn: label noise or two copies (module docs).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sampler {
+    /// i uniform on the n points, Z = σ·U with U of `dist`.
+    Noise {
+        /// n.
+        n: usize,
+        /// σ.
+        sigma: f64,
+        /// The distribution of U.
+        dist: NoiseDist,
+    },
+    /// Plain SGD over the 2n points (x_i, y_i ± σ).
+    TwoCopies {
+        /// n.
+        n: usize,
+        /// σ.
+        sigma: f64,
+    },
+}
+
+impl Sampler {
+    /// Draws (i, Z) for one sample.
+    #[inline(always)]
+    pub fn draw(&self, rng: &mut TrainRng) -> (usize, f64) {
+        match *self {
+            Sampler::Noise { n, sigma, dist } => {
+                let i = rng.index(n);
+                (i, sigma * rng.unit_noise(dist))
+            }
+            Sampler::TwoCopies { n, sigma } => {
+                let k = rng.index(2 * n);
+                if k < n {
+                    (k, sigma)
+                } else {
+                    (k - n, -sigma)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_is_in_range_and_roughly_uniform() {
+        let mut rng = TrainRng::new(7);
+        let mut counts = [0usize; 12];
+        for _ in 0..120_000 {
+            counts[rng.index(12)] += 1;
+        }
+        // Each count is Binomial(120000, 1/12): mean 10000, sd ≈ 96.
+        for c in counts {
+            assert!((c as i64 - 10_000).abs() < 600, "{counts:?}");
+        }
+        assert_eq!(rng.index(1), 0);
+    }
+
+    #[test]
+    fn unit_noise_has_zero_mean_and_unit_variance() {
+        for dist in NoiseDist::ALL {
+            let mut rng = TrainRng::new(3);
+            let k = 200_000;
+            let (mut s, mut s2) = (0.0, 0.0);
+            for _ in 0..k {
+                let u = rng.unit_noise(dist);
+                if dist == NoiseDist::Uniform {
+                    assert!(u.abs() <= SQRT_3);
+                }
+                s += u;
+                s2 += u * u;
+            }
+            let mean = s / k as f64;
+            let var = s2 / k as f64;
+            // sd of the mean is 1/sqrt(k) ≈ 0.0022; of the second moment ≤ sqrt(2/k) ≈ 0.0032.
+            assert!(mean.abs() < 0.012, "{dist}: mean {mean}");
+            assert!((var - 1.0).abs() < 0.02, "{dist}: variance {var}");
+        }
+    }
+
+    #[test]
+    fn streams_are_reproducible_and_independent_of_sigma() {
+        let a = Sampler::Noise {
+            n: 5,
+            sigma: 0.0,
+            dist: NoiseDist::Uniform,
+        };
+        let b = Sampler::Noise {
+            n: 5,
+            sigma: 0.7,
+            dist: NoiseDist::Uniform,
+        };
+        let (mut ra, mut rb) = (TrainRng::new(11), TrainRng::new(11));
+        for _ in 0..100 {
+            let (ia, za) = a.draw(&mut ra);
+            let (ib, _) = b.draw(&mut rb);
+            assert_eq!(ia, ib);
+            assert_eq!(za, 0.0);
+        }
+        assert_ne!(TrainRng::new(11), TrainRng::init_stream(11));
+        for name in ["rademacher", "uniform", "gaussian"] {
+            assert_eq!(NoiseDist::from_name(name).unwrap().name(), name);
+        }
+        assert_eq!(NoiseDist::from_name("cauchy"), None);
+    }
+
+    #[test]
+    fn two_copies_draws_both_signs_of_every_point() {
+        let s = Sampler::TwoCopies { n: 3, sigma: 0.5 };
+        let mut rng = TrainRng::new(1);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let (i, z) = s.draw(&mut rng);
+            assert!(i < 3 && (z == 0.5 || z == -0.5));
+            seen.insert((i, z > 0.0));
+        }
+        assert_eq!(seen.len(), 6);
+    }
+}

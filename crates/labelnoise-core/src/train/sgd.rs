@@ -1,0 +1,570 @@
+//! The general SGD step of paper eq. 3 for any network, allocation-free.
+//!
+//! One step at sample (x_i, y_i) with noise Z: e = h(x_i, θ) − y_i − Z and
+//! θ ← θ − η · 2e · ∇_θ h(x_i, θ) (SPEC §1; the loss Σ_i (h − y_i)² has no 1/2 and no 1/n).
+//! Here g = (2η)·e and every trainable parameter moves by −g·∂h/∂θ_k.
+//!
+//! The step works on the flat θ directly. Forward: z_l = W_l a_l + b_l, a_{l+1} = φ_l(z_l);
+//! backward: δ_{L−1} = 1, g_l = W_lᵀ δ_l, δ_{l−1} = φ'(z_{l−1}) ⊙ g_l; the gradient of W_l
+//! is the rank-one δ_l a_lᵀ, of b_l it is δ_l, of the skip it is x. With batch size 1 the
+//! update is applied in place during the backward sweep: row o of W_l is read once to
+//! accumulate g_l += δ_l[o] · W_l[o, :] (old values) and written once with
+//! W_l[o, j] − g·(δ_l[o]·a_l[j]). Every quantity is computed from θ before the step, so this
+//! is exactly eq. 3. Per step that is two reads and one write of each weight, the minimum
+//! for a step that is not fused with the next one (see [`super::fused`]).
+//!
+//! Mini-batches (B > 1) and explicit regularization accumulate the update in a buffer
+//! (all gradients at the same θ) and apply it at the end of the step:
+//! θ ← θ − [(1/B) Σ_b g_b ∇h(x_{i_b}) + η λ ∇reg(θ)], ∇reg(θ) = (2/n) Σ_i H_i ∇h_i (paper
+//! eq. 1), by n exact Hessian-vector products ([`crate::derivatives`]).
+//!
+//! Subnormal guard: on steps where it applies (see [`super::FLUSH_EVERY`]), every updated
+//! parameter with |θ_k| < threshold is set to 0 in the same pass.
+
+use crate::activation::Activation;
+use crate::data::Dataset;
+use crate::derivatives::{self, hessian_vector_product, value_and_gradient};
+use crate::kernels::dot;
+use crate::network::Network;
+
+use super::noise::{Sampler, TrainRng};
+
+/// Where a block of parameters lives: in θ (trainable) or in the frozen store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Src {
+    Theta(usize),
+    Frozen(usize),
+}
+
+#[derive(Clone, Debug)]
+struct LayerPlan {
+    in_dim: usize,
+    out_dim: usize,
+    act: Activation,
+    w: Src,
+    b: Option<Src>,
+}
+
+/// The structure of a network with its frozen values, for steps on a flat θ.
+#[derive(Clone, Debug)]
+pub struct SgdModel {
+    input_dim: usize,
+    layers: Vec<LayerPlan>,
+    skip: Option<Src>,
+    frozen: Vec<f64>,
+    params: usize,
+}
+
+/// Buffers of [`sgd_step`] and the general path; allocate once, reuse every step.
+#[derive(Clone, Debug)]
+pub struct SgdWorkspace {
+    a: Vec<Vec<f64>>,
+    d1: Vec<Vec<f64>>,
+    delta: Vec<Vec<f64>>,
+    g: Vec<f64>,
+    acc: Vec<f64>,
+}
+
+#[inline(always)]
+pub(crate) fn flush(v: f64, threshold: f64) -> f64 {
+    if v.abs() < threshold {
+        0.0
+    } else {
+        v
+    }
+}
+
+impl SgdModel {
+    /// The plan of `net`: where every block sits in θ, the frozen values copied.
+    pub fn new(net: &Network) -> Self {
+        let mut frozen = Vec::new();
+        let mut store = |v: &[f64]| {
+            let at = frozen.len();
+            frozen.extend_from_slice(v);
+            Src::Frozen(at)
+        };
+        let mut layers = Vec::with_capacity(net.layers().len());
+        for (layer, slot) in net.layers().iter().zip(net.slots()) {
+            let w = match slot.weight {
+                Some(at) => Src::Theta(at),
+                None => store(&layer.weight),
+            };
+            let b = match (&layer.bias, slot.bias) {
+                (None, _) => None,
+                (Some(_), Some(at)) => Some(Src::Theta(at)),
+                (Some(b), None) => Some(store(b)),
+            };
+            layers.push(LayerPlan {
+                in_dim: layer.in_dim,
+                out_dim: layer.out_dim,
+                act: layer.activation,
+                w,
+                b,
+            });
+        }
+        let skip = net.skip().map(|s| match net.skip_slot() {
+            Some(at) => Src::Theta(at),
+            None => store(&s.weight),
+        });
+        SgdModel {
+            input_dim: net.input_dim(),
+            layers,
+            skip,
+            frozen,
+            params: net.param_count(),
+        }
+    }
+
+    /// p, the length of θ.
+    pub fn param_count(&self) -> usize {
+        self.params
+    }
+
+    /// Buffers sized for this model.
+    pub fn workspace(&self) -> SgdWorkspace {
+        let mut a = vec![vec![0.0; self.input_dim]];
+        a.extend(self.layers.iter().map(|l| vec![0.0; l.out_dim]));
+        let outs: Vec<Vec<f64>> = self.layers.iter().map(|l| vec![0.0; l.out_dim]).collect();
+        let width = self
+            .layers
+            .iter()
+            .map(|l| l.in_dim.max(l.out_dim))
+            .max()
+            .unwrap_or(1);
+        SgdWorkspace {
+            a,
+            d1: outs.clone(),
+            delta: outs,
+            g: vec![0.0; width],
+            acc: vec![0.0; self.params],
+        }
+    }
+
+    #[inline(always)]
+    fn block<'a>(&'a self, theta: &'a [f64], src: Src, len: usize) -> &'a [f64] {
+        match src {
+            Src::Theta(at) => &theta[at..at + len],
+            Src::Frozen(at) => &self.frozen[at..at + len],
+        }
+    }
+
+    /// Forward pass at x: fills the workspace and returns h(x, θ).
+    #[inline(always)]
+    pub(crate) fn forward(&self, theta: &[f64], x: &[f64], ws: &mut SgdWorkspace) -> f64 {
+        ws.a[0].copy_from_slice(x);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let w = self.block(theta, layer.w, layer.in_dim * layer.out_dim);
+            let b = layer.b.map(|src| self.block(theta, src, layer.out_dim));
+            let (before, after) = ws.a.split_at_mut(l + 1);
+            let input = &before[l];
+            let out = &mut after[0];
+            if layer.in_dim == 1 {
+                // A column: z = w x + b, one vectorizable pass (dot of length 1 is w x).
+                let x0 = input[0];
+                match b {
+                    Some(b) => {
+                        for ((o, &wo), &bo) in out.iter_mut().zip(w).zip(b) {
+                            *o = wo * x0 + bo;
+                        }
+                    }
+                    None => {
+                        for (o, &wo) in out.iter_mut().zip(w) {
+                            *o = wo * x0 + 0.0;
+                        }
+                    }
+                }
+            } else {
+                for (o, (row, z)) in w.chunks_exact(layer.in_dim).zip(out.iter_mut()).enumerate() {
+                    *z = dot(row, input) + b.map_or(0.0, |b| b[o]);
+                }
+            }
+            activate(layer.act, out, &mut ws.d1[l]);
+        }
+        let skip = match self.skip {
+            Some(src) => dot(self.block(theta, src, self.input_dim), x),
+            None => 0.0,
+        };
+        ws.a[self.layers.len()][0] + skip
+    }
+
+    /// After [`forward`](Self::forward): θ ← θ − g ∇h in place (batch size 1), then the
+    /// subnormal guard when `FLUSH`.
+    #[inline(always)]
+    pub(crate) fn backward_update<const FLUSH: bool>(
+        &self,
+        theta: &mut [f64],
+        ws: &mut SgdWorkspace,
+        g: f64,
+        threshold: f64,
+    ) {
+        let last = self.layers.len() - 1;
+        ws.delta[last][0] = 1.0;
+        for l in (0..=last).rev() {
+            let layer = &self.layers[l];
+            let (n_in, n_out) = (layer.in_dim, layer.out_dim);
+            let gv = &mut ws.g[..n_in];
+            if l > 0 {
+                gv.fill(0.0);
+            }
+            let a = &ws.a[l];
+            let delta = &ws.delta[l];
+            match layer.w {
+                Src::Theta(at) if !(l == 0 && n_in == 1) => {
+                    let w = &mut theta[at..at + n_in * n_out];
+                    for (row, &d) in w.chunks_exact_mut(n_in).zip(delta) {
+                        if l > 0 {
+                            for ((wj, gj), &aj) in row.iter_mut().zip(gv.iter_mut()).zip(a) {
+                                *gj += d * *wj;
+                                let v = *wj - g * (d * aj);
+                                *wj = if FLUSH { flush(v, threshold) } else { v };
+                            }
+                        } else {
+                            for (wj, &aj) in row.iter_mut().zip(a) {
+                                let v = *wj - g * (d * aj);
+                                *wj = if FLUSH { flush(v, threshold) } else { v };
+                            }
+                        }
+                    }
+                }
+                Src::Theta(at) => {
+                    // A column: one vectorizable pass.
+                    let a0 = a[0];
+                    for (wj, &d) in theta[at..at + n_out].iter_mut().zip(delta) {
+                        let v = *wj - g * (d * a0);
+                        *wj = if FLUSH { flush(v, threshold) } else { v };
+                    }
+                }
+                Src::Frozen(at) => {
+                    if l > 0 {
+                        let w = &self.frozen[at..at + n_in * n_out];
+                        for (row, &d) in w.chunks_exact(n_in).zip(delta) {
+                            for (gj, &wj) in gv.iter_mut().zip(row) {
+                                *gj += d * wj;
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(Src::Theta(at)) = layer.b {
+                for (bj, &d) in theta[at..at + n_out].iter_mut().zip(delta) {
+                    let v = *bj - g * d;
+                    *bj = if FLUSH { flush(v, threshold) } else { v };
+                }
+            }
+            if l > 0 {
+                let (lo, _) = ws.delta.split_at_mut(l);
+                for ((dj, &gj), &f1) in lo[l - 1].iter_mut().zip(gv.iter()).zip(&ws.d1[l - 1]) {
+                    *dj = gj * f1;
+                }
+            }
+        }
+        if let Some(Src::Theta(at)) = self.skip {
+            for (s, &x) in theta[at..at + self.input_dim].iter_mut().zip(&ws.a[0]) {
+                let v = *s - g * x;
+                *s = if FLUSH { flush(v, threshold) } else { v };
+            }
+        }
+    }
+
+    /// After [`forward`](Self::forward): acc ← acc + g ∇h (θ unchanged).
+    #[inline(always)]
+    fn backward_accumulate(&self, theta: &[f64], ws: &mut SgdWorkspace, g: f64) {
+        let last = self.layers.len() - 1;
+        ws.delta[last][0] = 1.0;
+        for l in (0..=last).rev() {
+            let layer = &self.layers[l];
+            let (n_in, n_out) = (layer.in_dim, layer.out_dim);
+            let w = self.block(theta, layer.w, n_in * n_out);
+            let gv = &mut ws.g[..n_in];
+            if l > 0 {
+                gv.fill(0.0);
+                for (row, &d) in w.chunks_exact(n_in).zip(&ws.delta[l]) {
+                    for (gj, &wj) in gv.iter_mut().zip(row) {
+                        *gj += d * wj;
+                    }
+                }
+            }
+            if let Src::Theta(at) = layer.w {
+                let acc = &mut ws.acc[at..at + n_in * n_out];
+                for (row, &d) in acc.chunks_exact_mut(n_in).zip(&ws.delta[l]) {
+                    for (r, &aj) in row.iter_mut().zip(&ws.a[l]) {
+                        *r += g * (d * aj);
+                    }
+                }
+            }
+            if let Some(Src::Theta(at)) = layer.b {
+                for (r, &d) in ws.acc[at..at + n_out].iter_mut().zip(&ws.delta[l]) {
+                    *r += g * d;
+                }
+            }
+            if l > 0 {
+                let (lo, _) = ws.delta.split_at_mut(l);
+                for ((dj, &gj), &f1) in lo[l - 1].iter_mut().zip(gv.iter()).zip(&ws.d1[l - 1]) {
+                    *dj = gj * f1;
+                }
+            }
+        }
+        if let Some(Src::Theta(at)) = self.skip {
+            for (r, &x) in ws.acc[at..at + self.input_dim].iter_mut().zip(&ws.a[0]) {
+                *r += g * x;
+            }
+        }
+    }
+}
+
+/// a ← φ(z), d1 ← φ'(z) in place, with the activation's branch outside the loop.
+#[inline(always)]
+fn activate(act: Activation, out: &mut [f64], d1: &mut [f64]) {
+    #[inline(always)]
+    fn each(out: &mut [f64], d1: &mut [f64], f: impl Fn(f64) -> (f64, f64, f64)) {
+        for (v, d) in out.iter_mut().zip(d1.iter_mut()) {
+            let (a, f1, _) = f(*v);
+            *v = a;
+            *d = f1;
+        }
+    }
+    match act {
+        Activation::Relu => each(out, d1, |z| Activation::Relu.eval(z)),
+        Activation::Tanh => each(out, d1, |z| Activation::Tanh.eval(z)),
+        Activation::Logistic => each(out, d1, |z| Activation::Logistic.eval(z)),
+        Activation::Identity => each(out, d1, |z| Activation::Identity.eval(z)),
+    }
+}
+
+/// One SGD step of eq. 3 at a given sample: e = h(x, θ) − y − z, θ ← θ − η·2e·∇_θ h(x, θ),
+/// then |θ_k| < `flush_threshold` → 0 (pass 0 to disable). Returns e. Allocation-free.
+///
+/// `theta` must have length [`SgdModel::param_count`] and `x` length d (a panic
+/// otherwise is a bug in the caller).
+#[allow(clippy::too_many_arguments)]
+pub fn sgd_step(
+    model: &SgdModel,
+    theta: &mut [f64],
+    x: &[f64],
+    y: f64,
+    z: f64,
+    lr: f64,
+    flush_threshold: f64,
+    ws: &mut SgdWorkspace,
+) -> f64 {
+    assert_eq!(theta.len(), model.params, "θ has the wrong length");
+    let h = model.forward(theta, x, ws);
+    let e = (h - y) - z;
+    model.backward_update::<true>(theta, ws, (2.0 * lr) * e, flush_threshold);
+    e
+}
+
+/// The state of the general path: the plan, buffers, and for explicit regularization a
+/// network to evaluate ∇reg.
+#[derive(Clone, Debug)]
+pub(crate) struct General {
+    model: SgdModel,
+    ws: SgdWorkspace,
+    reg: Option<RegState>,
+}
+
+#[derive(Clone, Debug)]
+struct RegState {
+    net: Network,
+    dws: derivatives::Workspace,
+    grad: Vec<f64>,
+    hv: Vec<f64>,
+}
+
+/// What a run of steps needs besides θ and the generator.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StepParams {
+    pub sampler: Sampler,
+    pub lr: f64,
+    pub batch: usize,
+    pub explicit_reg: f64,
+    pub threshold: f64,
+}
+
+/// Whether the subnormal guard runs after the step that brings the count to `done`.
+#[inline(always)]
+pub(crate) fn flush_due(done: u64, threshold: f64) -> bool {
+    threshold > 0.0 && done % super::FLUSH_EVERY == 0
+}
+
+impl General {
+    pub(crate) fn new(net: &Network, explicit_reg: f64) -> Self {
+        let model = SgdModel::new(net);
+        let ws = model.workspace();
+        let reg = (explicit_reg > 0.0).then(|| RegState {
+            net: net.clone(),
+            dws: derivatives::Workspace::new(net),
+            grad: vec![0.0; net.param_count()],
+            hv: vec![0.0; net.param_count()],
+        });
+        General { model, ws, reg }
+    }
+
+    /// Runs steps `start+1 ..= end` (counting steps done). Returns `Err(k)` when the
+    /// residual of the step after `k` steps is not finite (θ_k has diverged).
+    #[inline(always)]
+    pub(crate) fn run(
+        &mut self,
+        theta: &mut [f64],
+        data: &Dataset,
+        rng: &mut TrainRng,
+        sp: &StepParams,
+        start: u64,
+        end: u64,
+    ) -> Result<(), u64> {
+        let two_lr = 2.0 * sp.lr;
+        let simple = sp.batch == 1 && self.reg.is_none();
+        for done in start..end {
+            let do_flush = flush_due(done + 1, sp.threshold);
+            if simple {
+                let (i, z) = sp.sampler.draw(rng);
+                let h = self.model.forward(theta, data.x(i), &mut self.ws);
+                let e = (h - data.y(i)) - z;
+                if !e.is_finite() {
+                    return Err(done);
+                }
+                let g = two_lr * e;
+                if do_flush {
+                    self.model
+                        .backward_update::<true>(theta, &mut self.ws, g, sp.threshold);
+                } else {
+                    self.model
+                        .backward_update::<false>(theta, &mut self.ws, g, sp.threshold);
+                }
+                continue;
+            }
+            self.ws.acc.fill(0.0);
+            let inv_b = 1.0 / sp.batch as f64;
+            for _ in 0..sp.batch {
+                let (i, z) = sp.sampler.draw(rng);
+                let h = self.model.forward(theta, data.x(i), &mut self.ws);
+                let e = (h - data.y(i)) - z;
+                if !e.is_finite() {
+                    return Err(done);
+                }
+                self.model
+                    .backward_accumulate(theta, &mut self.ws, (two_lr * e) * inv_b);
+            }
+            if let Some(reg) = &mut self.reg {
+                // ∇reg(θ) = (2/n) Σ_i H_i ∇h_i at the θ of this step.
+                reg.net.set_params_unchecked(theta);
+                let n = data.len();
+                let scale = sp.lr * sp.explicit_reg * 2.0 / n as f64;
+                for i in 0..n {
+                    value_and_gradient(&reg.net, data.x(i), &mut reg.dws, &mut reg.grad);
+                    hessian_vector_product(
+                        &reg.net,
+                        data.x(i),
+                        &reg.grad,
+                        &mut reg.dws,
+                        &mut reg.hv,
+                    );
+                    crate::kernels::axpy(scale, &reg.hv, &mut self.ws.acc);
+                }
+            }
+            for (t, &u) in theta.iter_mut().zip(&self.ws.acc) {
+                let v = *t - u;
+                *t = if do_flush { flush(v, sp.threshold) } else { v };
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::{Layer, Skip};
+
+    fn net(act: Activation, frozen_hidden: bool) -> Network {
+        Network::new(
+            2,
+            vec![
+                Layer {
+                    in_dim: 2,
+                    out_dim: 3,
+                    weight: vec![0.3, -0.2, 0.5, 0.1, -0.4, 0.7],
+                    bias: Some(vec![0.1, -0.05, 0.2]),
+                    activation: act,
+                    trainable: !frozen_hidden,
+                },
+                Layer {
+                    in_dim: 3,
+                    out_dim: 2,
+                    weight: vec![0.6, -0.3, 0.2, -0.1, 0.8, 0.4],
+                    bias: None,
+                    activation: act,
+                    trainable: true,
+                },
+                Layer {
+                    in_dim: 2,
+                    out_dim: 1,
+                    weight: vec![1.1, -0.7],
+                    bias: Some(vec![0.05]),
+                    activation: Activation::Identity,
+                    trainable: true,
+                },
+            ],
+            Some(Skip {
+                weight: vec![0.3, -0.6],
+                trainable: true,
+            }),
+            "test",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn step_matches_the_gradient_of_derivatives() {
+        for act in Activation::ALL {
+            for frozen in [false, true] {
+                let net = net(act, frozen);
+                let model = SgdModel::new(&net);
+                let mut ws = model.workspace();
+                let mut theta = net.params();
+                let x = [0.4, -0.9];
+                let grad = derivatives::gradient(&net, &x);
+                let h = net.eval(&x);
+                let (y, z, lr) = (0.3, -0.2, 0.01);
+                let e = sgd_step(&model, &mut theta, &x, y, z, lr, 0.0, &mut ws);
+                assert!((e - (h - y - z)).abs() < 1e-15);
+                for (k, (t, (t0, g))) in
+                    theta.iter().zip(net.params().iter().zip(&grad)).enumerate()
+                {
+                    let want = t0 - lr * 2.0 * e * g;
+                    assert!(
+                        (t - want).abs() < 1e-15,
+                        "{act} frozen={frozen} θ_{k}: {t} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn accumulate_matches_in_place_update() {
+        let net = net(Activation::Tanh, false);
+        let model = SgdModel::new(&net);
+        let mut ws = model.workspace();
+        let theta0 = net.params();
+        let x = [0.4, -0.9];
+        let mut theta = theta0.clone();
+        model.forward(&theta, &x, &mut ws);
+        model.backward_update::<false>(&mut theta, &mut ws, 0.3, 0.0);
+        ws.acc.fill(0.0);
+        model.forward(&theta0, &x, &mut ws);
+        model.backward_accumulate(&theta0, &mut ws, 0.3);
+        for k in 0..theta.len() {
+            assert!((theta[k] - (theta0[k] - ws.acc[k])).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn flush_zeroes_tiny_values_only() {
+        assert_eq!(flush(1e-160, 1e-150), 0.0);
+        assert_eq!(flush(-1e-160, 1e-150), 0.0);
+        assert_eq!(flush(1e-140, 1e-150), 1e-140);
+        assert_eq!(flush(1e-300, 0.0), 1e-300);
+        assert!(flush(f64::NAN, 1e-150).is_nan());
+    }
+}
