@@ -21,6 +21,10 @@ pub enum Command {
     Train(TrainArgs),
     /// Continue a killed run from its last checkpoint, bit-identically.
     Resume(ResumeArgs),
+    /// Move a network along the zero-loss manifold down reg to a non-repellent point.
+    Settle(crate::commands::settle::SettleArgs),
+    /// Reproduce a figure, theorem or lemma of the paper: numbers, figures, report.
+    Reproduce(crate::commands::reproduce::ReproduceArgs),
 }
 
 /// `labelnoise analyze`.

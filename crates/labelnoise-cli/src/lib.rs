@@ -45,6 +45,8 @@ where
         cli::Command::Analyze(args) => commands::analyze::run(&args, &mut stdout),
         cli::Command::Train(args) => commands::train::run(&args, command, &mut stdout),
         cli::Command::Resume(args) => commands::train::resume(&args, &mut stdout),
+        cli::Command::Settle(args) => commands::settle::run(&args, &mut stdout),
+        cli::Command::Reproduce(args) => commands::reproduce::run(&args, &mut stdout),
     }
 }
 

@@ -1,4 +1,6 @@
 //! One module per command.
 
 pub mod analyze;
+pub mod reproduce;
+pub mod settle;
 pub mod train;

@@ -397,7 +397,7 @@ fn execute(jobs: Vec<Job>, root: &Path, quiet: bool, out: &mut dyn Write) -> any
         ProgressDrawTarget::hidden()
     });
     let style = ProgressStyle::with_template(
-        "{prefix:>8} [{bar:30}] {human_pos}/{human_len} steps  {per_sec}  loss {msg}  ETA {eta}",
+        "{prefix:>8} [{bar:30}] {human_pos}/{human_len} steps  {msg}  ETA {eta}",
     )
     .expect("valid template")
     .progress_chars("=> ");
@@ -547,7 +547,8 @@ fn run_job(job: Job, bar: &ProgressBar) -> anyhow::Result<Outcome> {
         last_good = trainer.checkpoint();
         if metric_steps.binary_search(&stop).is_ok() {
             let m = metrics(&trainer.network(), &data, stop)?;
-            bar.set_message(format!("{:.3e}", m.train_loss));
+            let rate = steps_run as f64 / train_seconds.max(1e-9);
+            bar.set_message(format!("{rate:.3e} steps/s  loss {:.3e}", m.train_loss));
             rows.push(m);
         }
         if config.checkpoint_every > 0 && (stop % config.checkpoint_every == 0 || stop == cfg.steps)

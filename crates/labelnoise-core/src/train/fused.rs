@@ -23,6 +23,8 @@
 //! vector per chunk; the instruction set is picked at run time by `pulp` (the caller
 //! dispatches), not at build time.
 
+use pulp::Simd;
+
 use crate::activation::Activation;
 use crate::network::Network;
 
@@ -237,6 +239,137 @@ fn pass<A: Act, const NEXT: bool, const FLUSH: bool>(
     combine(&acc, tail)
 }
 
+/// An activation with a vector form (relu and identity, which the fused kernel
+/// recomputes); the vector code does per lane exactly what [`Act::eval`] does.
+trait SimdAct: Act {
+    fn eval_simd<S: Simd>(simd: S, z: S::f64s) -> (S::f64s, S::f64s);
+}
+
+impl SimdAct for Relu {
+    #[inline(always)]
+    fn eval_simd<S: Simd>(simd: S, z: S::f64s) -> (S::f64s, S::f64s) {
+        let zero = simd.splat_f64s(0.0);
+        let pos = simd.greater_than_f64s(z, zero);
+        (
+            simd.select_f64s(pos, z, zero),
+            simd.select_f64s(pos, simd.splat_f64s(1.0), zero),
+        )
+    }
+}
+
+impl SimdAct for Ident {
+    #[inline(always)]
+    fn eval_simd<S: Simd>(simd: S, z: S::f64s) -> (S::f64s, S::f64s) {
+        (z, simd.splat_f64s(1.0))
+    }
+}
+
+/// `flush` per lane.
+#[inline(always)]
+fn flush_simd<S: Simd>(simd: S, v: S::f64s, thr: S::f64s) -> S::f64s {
+    let tiny = simd.less_than_f64s(simd.abs_f64s(v), thr);
+    simd.select_f64s(tiny, simd.splat_f64s(0.0), v)
+}
+
+/// [`forward`] in vector form: the eight partial sums of `dot` live in 8 / lanes vectors.
+#[inline(always)]
+fn forward_simd<S: Simd, A: SimdAct>(simd: S, a: &[f64], b: &[f64], c: &[f64], x: f64) -> f64 {
+    let group = LANES / S::F64_LANES;
+    let m = a.len();
+    let full = m - m % LANES;
+    let mut acc = [0.0f64; LANES];
+    {
+        let (accv, _) = S::as_mut_simd_f64s(&mut acc);
+        let (av, _) = S::as_simd_f64s(&a[..full]);
+        let (bv, _) = S::as_simd_f64s(&b[..full]);
+        let (cv, _) = S::as_simd_f64s(&c[..full]);
+        let xv = simd.splat_f64s(x);
+        for ((a8, b8), c8) in av
+            .chunks_exact(group)
+            .zip(bv.chunks_exact(group))
+            .zip(cv.chunks_exact(group))
+        {
+            for k in 0..group {
+                let z = simd.add_f64s(simd.mul_f64s(a8[k], xv), b8[k]);
+                let (v, _) = A::eval_simd(simd, z);
+                accv[k] = simd.add_f64s(accv[k], simd.mul_f64s(c8[k], v));
+            }
+        }
+    }
+    let mut tail = 0.0;
+    for j in full..m {
+        tail += c[j] * A::eval(a[j] * x + b[j]).0;
+    }
+    combine(&acc, tail)
+}
+
+/// [`pass`] in vector form, for activations that recompute φ.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pass_simd<S: Simd, A: SimdAct, const NEXT: bool, const FLUSH: bool>(
+    simd: S,
+    a: &mut [f64],
+    b: &mut [f64],
+    c: &mut [f64],
+    x0: f64,
+    g: f64,
+    x1: f64,
+    thr: f64,
+) -> f64 {
+    let group = LANES / S::F64_LANES;
+    let m = a.len();
+    let full = m - m % LANES;
+    let mut acc = [0.0f64; LANES];
+    {
+        let (accv, _) = S::as_mut_simd_f64s(&mut acc);
+        let (av, _) = S::as_mut_simd_f64s(&mut a[..full]);
+        let (bv, _) = S::as_mut_simd_f64s(&mut b[..full]);
+        let (cv, _) = S::as_mut_simd_f64s(&mut c[..full]);
+        let (x0v, gv, x1v, thrv) = (
+            simd.splat_f64s(x0),
+            simd.splat_f64s(g),
+            simd.splat_f64s(x1),
+            simd.splat_f64s(thr),
+        );
+        for ((a8, b8), c8) in av
+            .chunks_exact_mut(group)
+            .zip(bv.chunks_exact_mut(group))
+            .zip(cv.chunks_exact_mut(group))
+        {
+            for k in 0..group {
+                let (a, b, c) = (a8[k], b8[k], c8[k]);
+                let (v0, d0) = A::eval_simd(simd, simd.add_f64s(simd.mul_f64s(a, x0v), b));
+                let cd = simd.mul_f64s(c, d0);
+                let mut an = simd.sub_f64s(a, simd.mul_f64s(gv, simd.mul_f64s(cd, x0v)));
+                let mut bn = simd.sub_f64s(b, simd.mul_f64s(gv, cd));
+                let mut cn = simd.sub_f64s(c, simd.mul_f64s(gv, v0));
+                if FLUSH {
+                    an = flush_simd(simd, an, thrv);
+                    bn = flush_simd(simd, bn, thrv);
+                    cn = flush_simd(simd, cn, thrv);
+                }
+                a8[k] = an;
+                b8[k] = bn;
+                c8[k] = cn;
+                if NEXT {
+                    let (v1, _) = A::eval_simd(simd, simd.add_f64s(simd.mul_f64s(an, x1v), bn));
+                    accv[k] = simd.add_f64s(accv[k], simd.mul_f64s(cn, v1));
+                }
+            }
+        }
+    }
+    let mut tail = 0.0;
+    let (mut p, mut dp) = (0.0, 0.0);
+    for j in full..m {
+        let (aj, bj, cj) = (&mut a[j], &mut b[j], &mut c[j]);
+        let t = unit::<A, NEXT, FLUSH>(aj, bj, cj, &mut p, &mut dp, x0, g, x1, thr);
+        if NEXT {
+            tail += t;
+        }
+    }
+    combine(&acc, tail)
+}
+
 impl Fused {
     /// The fused plan for `net`, or `None` when the network is not one trainable hidden
     /// layer with biases on 1-D inputs and a trainable output layer.
@@ -278,8 +411,10 @@ impl Fused {
     /// Runs steps `start+1 ..= end` (batch 1, no explicit regularization). `Err(k)` when
     /// the residual after `k` steps is not finite.
     #[inline(always)]
-    pub(crate) fn run(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run<S: Simd>(
         &mut self,
+        simd: S,
         theta: &mut [f64],
         xs: &[f64],
         ys: &[f64],
@@ -289,17 +424,26 @@ impl Fused {
         end: u64,
     ) -> Result<(), u64> {
         match self.act {
-            Activation::Relu => self.run_act::<Relu>(theta, xs, ys, rng, sp, start, end),
-            Activation::Identity => self.run_act::<Ident>(theta, xs, ys, rng, sp, start, end),
-            Activation::Tanh => self.run_act::<Tanh>(theta, xs, ys, rng, sp, start, end),
-            Activation::Logistic => self.run_act::<Logistic>(theta, xs, ys, rng, sp, start, end),
+            Activation::Relu => {
+                self.run_act::<S, Relu, true>(simd, theta, xs, ys, rng, sp, start, end)
+            }
+            Activation::Identity => {
+                self.run_act::<S, Ident, true>(simd, theta, xs, ys, rng, sp, start, end)
+            }
+            Activation::Tanh => {
+                self.run_act::<S, Tanh, false>(simd, theta, xs, ys, rng, sp, start, end)
+            }
+            Activation::Logistic => {
+                self.run_act::<S, Logistic, false>(simd, theta, xs, ys, rng, sp, start, end)
+            }
         }
     }
 
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn run_act<A: Act>(
+    fn run_act<S: Simd, A: MaybeSimd, const VECTOR: bool>(
         &mut self,
+        simd: S,
         theta: &mut [f64],
         xs: &[f64],
         ys: &[f64],
@@ -330,7 +474,12 @@ impl Fused {
 
         let (mut i0, mut z0) = sp.sampler.draw(rng);
         let mut x0 = xs[i0];
-        let mut h = (forward::<A>(a, b, c, phi, dphi, x0) + bout) + skip_term(s, x0);
+        let first = if VECTOR {
+            A::forward_vec(simd, a, b, c, x0)
+        } else {
+            forward::<A>(a, b, c, phi, dphi, x0)
+        };
+        let mut h = (first + bout) + skip_term(s, x0);
         let mut result = Ok(());
         for done in start..end {
             let e = (h - ys[i0]) - z0;
@@ -346,11 +495,20 @@ impl Fused {
                 (i1, z1) = sp.sampler.draw(rng);
                 x1 = xs[i1];
             }
-            let sum = match (next, fl) {
-                (true, false) => pass::<A, true, false>(a, b, c, phi, dphi, x0, g, x1, thr),
-                (true, true) => pass::<A, true, true>(a, b, c, phi, dphi, x0, g, x1, thr),
-                (false, false) => pass::<A, false, false>(a, b, c, phi, dphi, x0, g, x1, thr),
-                (false, true) => pass::<A, false, true>(a, b, c, phi, dphi, x0, g, x1, thr),
+            let sum = if VECTOR {
+                match (next, fl) {
+                    (true, false) => A::pass_vec::<S, true, false>(simd, a, b, c, x0, g, x1, thr),
+                    (true, true) => A::pass_vec::<S, true, true>(simd, a, b, c, x0, g, x1, thr),
+                    (false, false) => A::pass_vec::<S, false, false>(simd, a, b, c, x0, g, x1, thr),
+                    (false, true) => A::pass_vec::<S, false, true>(simd, a, b, c, x0, g, x1, thr),
+                }
+            } else {
+                match (next, fl) {
+                    (true, false) => pass::<A, true, false>(a, b, c, phi, dphi, x0, g, x1, thr),
+                    (true, true) => pass::<A, true, true>(a, b, c, phi, dphi, x0, g, x1, thr),
+                    (false, false) => pass::<A, false, false>(a, b, c, phi, dphi, x0, g, x1, thr),
+                    (false, true) => pass::<A, false, true>(a, b, c, phi, dphi, x0, g, x1, thr),
+                }
             };
             if self.out_bias.is_some() {
                 bout -= g;
@@ -378,3 +536,71 @@ impl Fused {
         result
     }
 }
+
+/// Dispatch between the vector kernels (relu, identity) and the scalar ones (tanh,
+/// logistic) without duplicating the step loop.
+trait MaybeSimd: Act {
+    fn forward_vec<S: Simd>(simd: S, a: &[f64], b: &[f64], c: &[f64], x: f64) -> f64;
+    #[allow(clippy::too_many_arguments)]
+    fn pass_vec<S: Simd, const NEXT: bool, const FLUSH: bool>(
+        simd: S,
+        a: &mut [f64],
+        b: &mut [f64],
+        c: &mut [f64],
+        x0: f64,
+        g: f64,
+        x1: f64,
+        thr: f64,
+    ) -> f64;
+}
+
+macro_rules! vector_act {
+    ($($t:ty),*) => {$(
+        impl MaybeSimd for $t {
+            #[inline(always)]
+            fn forward_vec<S: Simd>(simd: S, a: &[f64], b: &[f64], c: &[f64], x: f64) -> f64 {
+                forward_simd::<S, Self>(simd, a, b, c, x)
+            }
+            #[inline(always)]
+            fn pass_vec<S: Simd, const NEXT: bool, const FLUSH: bool>(
+                simd: S,
+                a: &mut [f64],
+                b: &mut [f64],
+                c: &mut [f64],
+                x0: f64,
+                g: f64,
+                x1: f64,
+                thr: f64,
+            ) -> f64 {
+                pass_simd::<S, Self, NEXT, FLUSH>(simd, a, b, c, x0, g, x1, thr)
+            }
+        }
+    )*};
+}
+
+macro_rules! scalar_act {
+    ($($t:ty),*) => {$(
+        impl MaybeSimd for $t {
+            #[inline(always)]
+            fn forward_vec<S: Simd>(_: S, _: &[f64], _: &[f64], _: &[f64], _: f64) -> f64 {
+                unreachable!("scalar activations use the scalar kernel")
+            }
+            #[inline(always)]
+            fn pass_vec<S: Simd, const NEXT: bool, const FLUSH: bool>(
+                _: S,
+                _: &mut [f64],
+                _: &mut [f64],
+                _: &mut [f64],
+                _: f64,
+                _: f64,
+                _: f64,
+                _: f64,
+            ) -> f64 {
+                unreachable!("scalar activations use the scalar kernel")
+            }
+        }
+    )*};
+}
+
+vector_act!(Relu, Ident);
+scalar_act!(Tanh, Logistic);

@@ -317,9 +317,10 @@ struct FusedOp<'a> {
 impl pulp::WithSimd for FusedOp<'_> {
     type Output = std::result::Result<(), u64>;
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> Self::Output {
         let d = self.data;
         self.engine.run(
+            simd,
             self.theta,
             d.xs(),
             d.ys(),

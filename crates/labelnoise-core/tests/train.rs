@@ -1,0 +1,584 @@
+//! Training (SPEC §1 "Training", paper eq. 3): hand-computed steps, convergence,
+//! moments of the update, two copies, explicit regularization, reproducibility,
+//! checkpoints, fused vs general, configuration errors and divergence.
+
+use labelnoise_core::regularizer::reg_and_gradient;
+use labelnoise_core::train::{
+    init_network, metrics, sgd_step, Checkpoint, Kernel, NoiseDist, RunStatus, SgdModel,
+    TrainConfig, Trainer,
+};
+use labelnoise_core::{builtin, Activation, Architecture, Dataset, Layer, Network, Skip};
+
+/// f(x) = 3 relu(x + 0.5) + 4 relu(−2x − 1) − 1 + 0.25 x; at x = 0.2 unit 2 is off.
+fn tiny() -> Network {
+    Network::new(
+        1,
+        vec![
+            Layer {
+                in_dim: 1,
+                out_dim: 2,
+                weight: vec![1.0, -2.0],
+                bias: Some(vec![0.5, -1.0]),
+                activation: Activation::Relu,
+                trainable: true,
+            },
+            Layer {
+                in_dim: 2,
+                out_dim: 1,
+                weight: vec![3.0, 4.0],
+                bias: Some(vec![-1.0]),
+                activation: Activation::Identity,
+                trainable: true,
+            },
+        ],
+        Some(Skip {
+            weight: vec![0.25],
+            trainable: true,
+        }),
+        "tiny",
+    )
+    .unwrap()
+}
+
+fn one_point(x: f64, y: f64) -> Dataset {
+    Dataset::new(1, vec![x], vec![y], "one").unwrap()
+}
+
+/// θ after one step of eq. 3 at x = 0.2 with label y and noise z, by hand.
+/// θ = (a1, a2, b1, b2, c1, c2, b, s); z1 = 0.7 > 0, z2 = −1.4 < 0.
+fn tiny_step_by_hand(y: f64, z: f64, lr: f64) -> Vec<f64> {
+    let x = 0.2;
+    let h = 3.0 * 0.7 + 4.0 * 0.0 - 1.0 + 0.25 * x;
+    let e = h - y - z;
+    let grad = [3.0 * x, 0.0, 3.0, 0.0, 0.7, 0.0, 1.0, x];
+    let theta = [1.0, -2.0, 0.5, -1.0, 3.0, 4.0, -1.0, 0.25];
+    theta
+        .iter()
+        .zip(grad)
+        .map(|(t, g)| t - lr * 2.0 * e * g)
+        .collect()
+}
+
+fn cfg(lr: f64, noise: f64) -> TrainConfig {
+    TrainConfig {
+        lr,
+        noise,
+        steps: 1000,
+        ..TrainConfig::default()
+    }
+}
+
+fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()))
+}
+
+fn trainer(net: &Network, data: &Dataset, c: &TrainConfig, kernel: Kernel) -> Trainer {
+    Trainer::with_kernel(
+        net.clone(),
+        data.clone(),
+        c.check(net, data).unwrap(),
+        kernel,
+    )
+    .unwrap()
+}
+
+#[test]
+fn one_step_equals_eq3_by_hand() {
+    let (y, z, lr) = (0.3, 0.5, 0.01);
+    let want = tiny_step_by_hand(y, z, lr);
+    // The low-level step with a known sample.
+    let net = tiny();
+    let model = SgdModel::new(&net);
+    let mut ws = model.workspace();
+    let mut theta = net.params();
+    let e = sgd_step(&model, &mut theta, &[0.2], y, z, lr, 0.0, &mut ws);
+    assert!((e - (2.15 - y - z)).abs() < 1e-14);
+    assert!(close(&theta, &want, 1e-14), "{theta:?} vs {want:?}");
+    // The trainer on one point with rademacher noise: Z = ±σ, both kernels.
+    let data = one_point(0.2, y);
+    for kernel in [Kernel::Fused, Kernel::General] {
+        let mut signs = [false; 2];
+        for seed in 0..20 {
+            let c = TrainConfig {
+                seed,
+                ..cfg(lr, 0.5)
+            };
+            let mut t = trainer(&net, &data, &c, kernel);
+            assert_eq!(t.run_until(1), RunStatus::Ok);
+            let plus = tiny_step_by_hand(y, 0.5, lr);
+            let minus = tiny_step_by_hand(y, -0.5, lr);
+            if close(t.params(), &plus, 1e-14) {
+                signs[0] = true;
+            } else {
+                assert!(
+                    close(t.params(), &minus, 1e-14),
+                    "{kernel:?}: {:?}",
+                    t.params()
+                );
+                signs[1] = true;
+            }
+        }
+        assert_eq!(
+            signs,
+            [true, true],
+            "{kernel:?}: both signs of the noise occur"
+        );
+    }
+}
+
+#[test]
+fn plain_sgd_on_the_output_layer_reaches_least_squares() {
+    use faer::prelude::*;
+    let data0 = builtin::dataset("fig1").unwrap();
+    let arch = Architecture {
+        input_dim: 1,
+        hidden: vec![5],
+        activation: Activation::Relu,
+        hidden_bias: true,
+        output_bias: true,
+        skip: true,
+        frozen_layers: vec![0],
+        frozen_skip: false,
+    };
+    let net = init_network(&arch, 3, 1.0).unwrap();
+    let hidden = &net.layers()[0];
+    let features = |x: f64| -> Vec<f64> {
+        let mut f: Vec<f64> = (0..5)
+            .map(|j| (hidden.weight[j] * x + hidden.bias.as_ref().unwrap()[j]).max(0.0))
+            .collect();
+        f.push(1.0);
+        f.push(x);
+        f
+    };
+    // Labels realizable by the frozen features: the least-squares solution is unique
+    // (if the 12 x 7 feature matrix has full rank) and has zero loss, so plain SGD
+    // converges to it.
+    let w_star = [0.7, -1.1, 0.4, 0.9, -0.3, 0.2, 0.5];
+    let ys: Vec<f64> = data0
+        .xs()
+        .iter()
+        .map(|&x| features(x).iter().zip(&w_star).map(|(f, w)| f * w).sum())
+        .collect();
+    let data = Dataset::new(1, data0.xs().to_vec(), ys.clone(), "realizable").unwrap();
+    let f = Mat::<f64>::from_fn(12, 7, |i, j| features(data.xs()[i])[j]);
+    let y = Mat::<f64>::from_fn(12, 1, |i, _| ys[i]);
+    let ftf = f.transpose() * &f;
+    let fty = f.transpose() * &y;
+    let w_ls = ftf
+        .llt(faer::Side::Lower)
+        .expect("full rank features")
+        .solve(&fty);
+    let c = TrainConfig {
+        steps: 400_000,
+        ..cfg(0.02, 0.0)
+    };
+    let mut t = trainer(&net, &data, &c, Kernel::General);
+    assert_eq!(t.run_until(400_000), RunStatus::Ok);
+    // θ = (c_1..c_5, b, s).
+    let theta = t.params();
+    assert_eq!(theta.len(), 7);
+    for k in 0..7 {
+        assert!(
+            (theta[k] - w_ls[(k, 0)]).abs() < 1e-8,
+            "θ_{k} = {} vs {}",
+            theta[k],
+            w_ls[(k, 0)]
+        );
+    }
+}
+
+/// One step from θ for many seeds: the mean and the per-coordinate second moment of
+/// the update match E[Δ] = −(2η/n) Σ_i r_i ∇h_i and E[Δ_k²] = (4η²/n) Σ_i (r_i² + σ²) (∇h_i)_k².
+#[test]
+fn update_moments_match_eq3() {
+    let data = Dataset::new(1, vec![-1.0, 0.3, 1.2], vec![0.5, -0.2, 0.9], "three").unwrap();
+    let net = tiny();
+    let theta0 = net.params();
+    let (lr, sigma) = (0.01, 0.5);
+    let grads: Vec<Vec<f64>> = (0..3)
+        .map(|i| labelnoise_core::derivatives::gradient(&net, data.x(i)))
+        .collect();
+    let res: Vec<f64> = (0..3).map(|i| net.eval(data.x(i)) - data.y(i)).collect();
+    let p = theta0.len();
+    for dist in NoiseDist::ALL {
+        let k = 20_000;
+        let (mut s1, mut s2) = (vec![0.0; p], vec![0.0; p]);
+        for seed in 0..k {
+            let c = TrainConfig {
+                seed,
+                noise_dist: dist,
+                ..cfg(lr, sigma)
+            };
+            let mut t = trainer(&net, &data, &c, Kernel::General);
+            t.run_until(1);
+            for j in 0..p {
+                let d = t.params()[j] - theta0[j];
+                s1[j] += d;
+                s2[j] += d * d;
+            }
+        }
+        for j in 0..p {
+            let mean_want = -(2.0 * lr / 3.0) * (0..3).map(|i| res[i] * grads[i][j]).sum::<f64>();
+            let m2_want = (4.0 * lr * lr / 3.0)
+                * (0..3)
+                    .map(|i| (res[i] * res[i] + sigma * sigma) * grads[i][j].powi(2))
+                    .sum::<f64>();
+            let mean = s1[j] / k as f64;
+            let m2 = s2[j] / k as f64;
+            let sd = (m2 - mean * mean).max(0.0).sqrt();
+            // Five standard errors; the fourth moment bounds the error of m2.
+            let tol_mean = 5.0 * sd / (k as f64).sqrt() + 1e-15;
+            let tol_m2 = 5.0 * m2 * 3.0 / (k as f64).sqrt() + 1e-15;
+            assert!(
+                (mean - mean_want).abs() <= tol_mean,
+                "{dist} θ_{j}: mean {mean} vs {mean_want} (±{tol_mean})"
+            );
+            assert!(
+                (m2 - m2_want).abs() <= tol_m2,
+                "{dist} θ_{j}: E Δ² {m2} vs {m2_want} (±{tol_m2})"
+            );
+        }
+    }
+}
+
+#[test]
+fn two_copies_uses_labels_plus_and_minus_sigma() {
+    let (y, lr, sigma) = (0.3, 0.01, 0.25);
+    let net = tiny();
+    let data = one_point(0.2, y);
+    let plus = tiny_step_by_hand(y + sigma, 0.0, lr);
+    let minus = tiny_step_by_hand(y - sigma, 0.0, lr);
+    for kernel in [Kernel::Fused, Kernel::General] {
+        let mut seen = [0usize; 2];
+        for seed in 0..200 {
+            // The noise distribution is ignored in two-copies mode.
+            let c = TrainConfig {
+                seed,
+                two_copies: true,
+                noise_dist: NoiseDist::Gaussian,
+                ..cfg(lr, sigma)
+            };
+            let mut t = trainer(&net, &data, &c, kernel);
+            t.run_until(1);
+            if close(t.params(), &plus, 1e-14) {
+                seen[0] += 1;
+            } else {
+                assert!(
+                    close(t.params(), &minus, 1e-14),
+                    "{kernel:?}: {:?}",
+                    t.params()
+                );
+                seen[1] += 1;
+            }
+        }
+        // Binomial(200, 1/2): far inside [60, 140].
+        assert!(seen[0] > 60 && seen[1] > 60, "{kernel:?}: {seen:?}");
+    }
+}
+
+#[test]
+fn explicit_regularization_adds_eta_lambda_grad_reg() {
+    let (y, lr, lambda) = (0.3, 0.01, 0.7);
+    let net = tiny();
+    let data = one_point(0.2, y);
+    let (_, grad_reg) = reg_and_gradient(&net, &data).unwrap();
+    assert!(grad_reg.iter().any(|g| g.abs() > 1e-3));
+    let plain = tiny_step_by_hand(y, 0.0, lr);
+    let want: Vec<f64> = plain
+        .iter()
+        .zip(&grad_reg)
+        .map(|(t, g)| t - lr * lambda * g)
+        .collect();
+    let c = TrainConfig {
+        explicit_reg: lambda,
+        ..cfg(lr, 0.0)
+    };
+    let mut t = Trainer::new(net.clone(), data.clone(), c.check(&net, &data).unwrap());
+    assert_eq!(t.kernel(), Kernel::General);
+    t.run_until(1);
+    assert!(
+        close(t.params(), &want, 1e-13),
+        "{:?} vs {want:?}",
+        t.params()
+    );
+}
+
+#[test]
+fn mini_batch_averages_per_sample_updates() {
+    let (y, lr, sigma) = (0.3, 0.01, 0.5);
+    let net = tiny();
+    let data = one_point(0.2, y);
+    let plus = tiny_step_by_hand(y, sigma, lr);
+    let minus = tiny_step_by_hand(y, -sigma, lr);
+    let mid: Vec<f64> = plus
+        .iter()
+        .zip(&minus)
+        .map(|(a, b)| 0.5 * (a + b))
+        .collect();
+    let mut seen = [0usize; 3];
+    for seed in 0..100 {
+        let c = TrainConfig {
+            seed,
+            batch: 2,
+            ..cfg(lr, sigma)
+        };
+        let mut t = Trainer::new(net.clone(), data.clone(), c.check(&net, &data).unwrap());
+        assert_eq!(t.kernel(), Kernel::General);
+        t.run_until(1);
+        let k = [&plus, &mid, &minus]
+            .iter()
+            .position(|w| close(t.params(), w, 1e-13))
+            .unwrap_or_else(|| panic!("{:?}", t.params()));
+        seen[k] += 1;
+    }
+    assert!(seen.iter().all(|&s| s > 5), "{seen:?}");
+}
+
+fn fig1_net(m: usize, act: Activation, seed: u64) -> (Network, Dataset) {
+    let arch = Architecture {
+        input_dim: 1,
+        hidden: vec![m],
+        activation: act,
+        hidden_bias: true,
+        output_bias: true,
+        skip: true,
+        frozen_layers: vec![],
+        frozen_skip: false,
+    };
+    (
+        init_network(&arch, seed, 1.0).unwrap(),
+        builtin::dataset("fig1").unwrap(),
+    )
+}
+
+#[test]
+fn same_seed_same_bits_and_checkpoints_resume_exactly() {
+    for (act, kernel) in [
+        (Activation::Relu, Kernel::Fused),
+        (Activation::Tanh, Kernel::Fused),
+        (Activation::Relu, Kernel::General),
+    ] {
+        let (net, data) = fig1_net(37, act, 1);
+        let c = TrainConfig {
+            seed: 9,
+            ..cfg(0.005, 0.5)
+        };
+        let mut a = trainer(&net, &data, &c, kernel);
+        let mut b = trainer(&net, &data, &c, kernel);
+        a.run_until(500);
+        for target in [1, 2, 100, 333, 500] {
+            b.run_until(target);
+        }
+        assert_eq!(
+            a.params(),
+            b.params(),
+            "{act} {kernel:?}: chunking changes nothing"
+        );
+        let mut other = trainer(
+            &net,
+            &data,
+            &TrainConfig {
+                seed: 10,
+                ..c.clone()
+            },
+            kernel,
+        );
+        other.run_until(500);
+        assert_ne!(a.params(), other.params());
+        // Checkpoint at 200, through JSON, then resume to 500.
+        let mut c1 = trainer(&net, &data, &c, kernel);
+        c1.run_until(200);
+        let json = serde_json::to_string(&c1.checkpoint()).unwrap();
+        let cp: Checkpoint = serde_json::from_str(&json).unwrap();
+        assert_eq!(cp.step, 200);
+        let mut resumed = Trainer::resume(net.clone(), data.clone(), cp).unwrap();
+        assert_eq!(resumed.step(), 200);
+        resumed.run_until(500);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(resumed.params()),
+            bits(a.params()),
+            "{act} {kernel:?}: resume is exact"
+        );
+        assert_eq!(resumed.network().params(), a.params());
+    }
+}
+
+#[test]
+fn fused_and_general_kernels_agree() {
+    for act in Activation::ALL {
+        for (m, two_copies) in [(5, false), (16, false), (61, true)] {
+            let (net, data) = fig1_net(m, act, 2);
+            let c = TrainConfig {
+                seed: 4,
+                two_copies,
+                ..cfg(0.01, 0.5)
+            };
+            let mut f = trainer(&net, &data, &c, Kernel::Fused);
+            let mut g = trainer(&net, &data, &c, Kernel::General);
+            assert_eq!(f.run_until(300), RunStatus::Ok);
+            assert_eq!(g.run_until(300), RunStatus::Ok);
+            let scale = g.params().iter().fold(0.0f64, |s, v| s.max(v.abs()));
+            for (k, (x, y)) in f.params().iter().zip(g.params()).enumerate() {
+                assert!(
+                    (x - y).abs() <= 1e-12 * scale,
+                    "{act} m={m} θ_{k}: {x} vs {y}"
+                );
+            }
+            assert_eq!(f.checkpoint().rng, g.checkpoint().rng, "the same draws");
+        }
+    }
+    // Auto selection.
+    let (net, data) = fig1_net(8, Activation::Relu, 0);
+    let t = Trainer::new(
+        net.clone(),
+        data.clone(),
+        cfg(0.01, 0.5).check(&net, &data).unwrap(),
+    );
+    assert_eq!(t.kernel(), Kernel::Fused);
+}
+
+#[test]
+fn subnormal_guard_flushes_tiny_parameters() {
+    let (net, data) = fig1_net(8, Activation::Relu, 0);
+    let mut theta = net.params();
+    // Unit 0 dead and tiny: a, b, c at 1e-200.
+    for k in [0, 8, 16] {
+        theta[k] = 1e-200;
+    }
+    let mut tiny_net = net.clone();
+    tiny_net.set_params(&theta).unwrap();
+    for kernel in [Kernel::Fused, Kernel::General] {
+        let mut on = trainer(&tiny_net, &data, &cfg(0.001, 0.5), kernel);
+        on.run_until(64);
+        assert_eq!(on.params()[16], 0.0, "{kernel:?}: flushed after step 64");
+        let off_cfg = TrainConfig {
+            flush_threshold: 0.0,
+            ..cfg(0.001, 0.5)
+        };
+        let mut off = trainer(&tiny_net, &data, &off_cfg, kernel);
+        off.run_until(64);
+        assert!(off.params()[16] != 0.0, "{kernel:?}: no guard, no flush");
+    }
+}
+
+#[test]
+fn bad_configurations_name_the_flag() {
+    let net = tiny();
+    let data = one_point(0.2, 0.3);
+    let cases: Vec<(TrainConfig, &str)> = vec![
+        (
+            TrainConfig {
+                lr: -1.0,
+                ..TrainConfig::default()
+            },
+            "--lr: must be positive and finite, got -1",
+        ),
+        (
+            TrainConfig {
+                lr: f64::NAN,
+                ..TrainConfig::default()
+            },
+            "--lr",
+        ),
+        (
+            TrainConfig {
+                steps: 0,
+                ..TrainConfig::default()
+            },
+            "--steps",
+        ),
+        (
+            TrainConfig {
+                noise: -0.1,
+                ..TrainConfig::default()
+            },
+            "--noise",
+        ),
+        (
+            TrainConfig {
+                batch: 0,
+                ..TrainConfig::default()
+            },
+            "--batch",
+        ),
+        (
+            TrainConfig {
+                explicit_reg: f64::INFINITY,
+                ..TrainConfig::default()
+            },
+            "--explicit-reg",
+        ),
+        (
+            TrainConfig {
+                log_points: 1,
+                ..TrainConfig::default()
+            },
+            "--log-points",
+        ),
+        (
+            TrainConfig {
+                flush_threshold: -1.0,
+                ..TrainConfig::default()
+            },
+            "--flush-threshold",
+        ),
+    ];
+    for (c, want) in cases {
+        let err = c.check(&net, &data).unwrap_err().to_string();
+        assert!(err.starts_with(want), "{err} (wanted {want})");
+    }
+    let two_d = Dataset::new(2, vec![0.1, 0.2], vec![1.0], "two-d").unwrap();
+    let err = TrainConfig::default()
+        .check(&net, &two_d)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("1-dimensional") && err.contains("2-dimensional"),
+        "{err}"
+    );
+    // A checkpoint of the wrong length.
+    let cp = Checkpoint {
+        step: 3,
+        theta: vec![0.0; 2],
+        rng: labelnoise_core::train::TrainRng::new(0),
+        config: TrainConfig::default(),
+    };
+    let err = Trainer::resume(net, data, cp).unwrap_err().to_string();
+    assert!(err.contains("checkpoint.theta"), "{err}");
+}
+
+#[test]
+fn divergence_is_reported_with_its_step() {
+    for kernel in [Kernel::Fused, Kernel::General] {
+        let (net, data) = fig1_net(16, Activation::Relu, 0);
+        let mut t = trainer(&net, &data, &cfg(50.0, 0.5), kernel);
+        match t.run_until(10_000) {
+            RunStatus::Diverged { step } => {
+                assert!(step > 0 && step < 10_000, "{kernel:?}: {step}");
+                assert_eq!(t.step(), step);
+                assert_eq!(t.run_until(20_000), RunStatus::Diverged { step });
+            }
+            RunStatus::Ok => panic!("{kernel:?}: η = 50 must diverge"),
+        }
+    }
+}
+
+#[test]
+fn metrics_report_loss_reg_and_shape() {
+    let (net, data) = fig1_net(16, Activation::Relu, 0);
+    let m = metrics(&net, &data, 7).unwrap();
+    assert_eq!(m.step, 7);
+    let loss = (0..12)
+        .map(|i| (net.eval(data.x(i)) - data.y(i)).powi(2))
+        .sum::<f64>()
+        / 12.0;
+    assert!((m.train_loss - loss).abs() < 1e-12);
+    assert!(m.reg > 0.0 && m.null_reg_grad_norm >= 0.0 && m.param_norm > 0.0);
+    assert!(m.curve_length.unwrap() >= 5.5 && m.kinks.is_some() && m.convexity_changes.is_some());
+    let (tanh, _) = fig1_net(4, Activation::Tanh, 0);
+    assert_eq!(metrics(&tanh, &data, 0).unwrap().curve_length, None);
+}
