@@ -4,6 +4,8 @@
 pub mod cli;
 pub mod commands;
 pub mod output;
+pub mod plot;
+pub mod report;
 pub mod rundir;
 
 use std::ffi::OsString;

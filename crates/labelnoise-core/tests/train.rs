@@ -95,7 +95,7 @@ fn one_step_equals_eq3_by_hand() {
     let mut ws = model.workspace();
     let mut theta = net.params();
     let e = sgd_step(&model, &mut theta, &[0.2], y, z, lr, 0.0, &mut ws);
-    assert!((e - (2.15 - y - z)).abs() < 1e-14);
+    assert!((e - (1.15 - y - z)).abs() < 1e-14);
     assert!(close(&theta, &want, 1e-14), "{theta:?} vs {want:?}");
     // The trainer on one point with rademacher noise: Z = ±σ, both kernels.
     let data = one_point(0.2, y);
@@ -133,17 +133,34 @@ fn one_step_equals_eq3_by_hand() {
 fn plain_sgd_on_the_output_layer_reaches_least_squares() {
     use faer::prelude::*;
     let data0 = builtin::dataset("fig1").unwrap();
-    let arch = Architecture {
-        input_dim: 1,
-        hidden: vec![5],
-        activation: Activation::Relu,
-        hidden_bias: true,
-        output_bias: true,
-        skip: true,
-        frozen_layers: vec![0],
-        frozen_skip: false,
-    };
-    let net = init_network(&arch, 3, 1.0).unwrap();
+    // A frozen hidden layer with kinks at −2, 1, 0, −0.5 and 1.5, inside the data.
+    let net = Network::new(
+        1,
+        vec![
+            Layer {
+                in_dim: 1,
+                out_dim: 5,
+                weight: vec![1.0, -1.0, 1.0, -1.0, 1.0],
+                bias: Some(vec![2.0, 1.0, 0.0, -0.5, -1.5]),
+                activation: Activation::Relu,
+                trainable: false,
+            },
+            Layer {
+                in_dim: 5,
+                out_dim: 1,
+                weight: vec![0.1, -0.2, 0.3, 0.0, 0.05],
+                bias: Some(vec![0.0]),
+                activation: Activation::Identity,
+                trainable: true,
+            },
+        ],
+        Some(Skip {
+            weight: vec![0.0],
+            trainable: true,
+        }),
+        "frozen-hidden",
+    )
+    .unwrap();
     let hidden = &net.layers()[0];
     let features = |x: f64| -> Vec<f64> {
         let mut f: Vec<f64> = (0..5)
@@ -172,11 +189,11 @@ fn plain_sgd_on_the_output_layer_reaches_least_squares() {
         .expect("full rank features")
         .solve(&fty);
     let c = TrainConfig {
-        steps: 400_000,
+        steps: 3_000_000,
         ..cfg(0.02, 0.0)
     };
     let mut t = trainer(&net, &data, &c, Kernel::General);
-    assert_eq!(t.run_until(400_000), RunStatus::Ok);
+    assert_eq!(t.run_until(3_000_000), RunStatus::Ok);
     // θ = (c_1..c_5, b, s).
     let theta = t.params();
     assert_eq!(theta.len(), 7);

@@ -466,8 +466,8 @@ fn execute(jobs: Vec<Job>, root: &Path, quiet: bool, out: &mut dyn Write) -> any
 /// progress updates (about 1000 per run, so the bar moves but the loop is not slowed).
 fn stops(total: u64, metric_steps: &[u64], checkpoint_every: u64, start: u64) -> Vec<u64> {
     let mut s: Vec<u64> = metric_steps.to_vec();
-    if checkpoint_every > 0 {
-        s.extend((1..=total / checkpoint_every).map(|k| k * checkpoint_every));
+    if let Some(count) = total.checked_div(checkpoint_every) {
+        s.extend((1..=count).map(|k| k * checkpoint_every));
     }
     let chunk = (total / 1000).max(10_000);
     s.extend((1..=total / chunk).map(|k| k * chunk));

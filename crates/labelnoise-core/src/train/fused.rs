@@ -13,8 +13,9 @@
 //! the stream (and any checkpoint) is exactly that of the general path.
 //!
 //! For relu and identity, φ(z_j) and φ'(z_j) of step t are recomputed from (a_j, b_j, x₀)
-//! in the pass; for tanh and logistic they are kept from the previous pass in two buffers
-//! (a transcendental per unit and step is the cost there).
+//! in the pass (explicit `pulp` vectors); for tanh and logistic they are kept from the
+//! previous pass in two buffers, and the pass is three vectorized loops (update,
+//! activation by the branch-free functions of [`super::tanh`], output sum).
 //!
 //! The arithmetic is that of the general path operation for operation (same products,
 //! same order; the output sum uses the eight partial sums of [`crate::kernels::dot`]),
@@ -68,7 +69,7 @@ impl Act for Tanh {
     const RECOMPUTE: bool = false;
     #[inline(always)]
     fn eval(z: f64) -> (f64, f64) {
-        let (v, d, _) = Activation::Tanh.eval(z);
+        let (v, d, _) = super::tanh::tanh_eval(z);
         (v, d)
     }
 }
@@ -77,7 +78,7 @@ impl Act for Logistic {
     const RECOMPUTE: bool = false;
     #[inline(always)]
     fn eval(z: f64) -> (f64, f64) {
-        let (v, d, _) = Activation::Logistic.eval(z);
+        let (v, d, _) = super::tanh::logistic_eval(z);
         (v, d)
     }
 }
@@ -107,6 +108,32 @@ const LANES: usize = 8;
 #[inline(always)]
 fn combine(acc: &[f64; LANES], tail: f64) -> f64 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// Σ a_j b_j with the eight partial sums of [`crate::kernels::dot`] (lane k of 8 takes
+/// the indices ≡ k mod 8, then [`combine`]), in explicit vectors: the same bits as
+/// `kernels::dot`, which the compiler vectorizes only partly.
+#[inline(always)]
+pub(crate) fn dot_simd<S: Simd>(simd: S, a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let full = n - n % LANES;
+    let group = LANES / S::F64_LANES;
+    let mut acc = [0.0f64; LANES];
+    {
+        let (accv, _) = S::as_mut_simd_f64s(&mut acc);
+        let (av, _) = S::as_simd_f64s(&a[..full]);
+        let (bv, _) = S::as_simd_f64s(&b[..full]);
+        for (a8, b8) in av.chunks_exact(group).zip(bv.chunks_exact(group)) {
+            for k in 0..group {
+                accv[k] = simd.add_f64s(accv[k], simd.mul_f64s(a8[k], b8[k]));
+            }
+        }
+    }
+    let mut tail = 0.0;
+    for j in full..n {
+        tail += a[j] * b[j];
+    }
+    combine(&acc, tail)
 }
 
 /// Σ_j c_j φ(a_j x + b_j), storing φ and φ' when the activation does not recompute.
@@ -194,11 +221,17 @@ fn unit<A: Act, const NEXT: bool, const FLUSH: bool>(
     }
 }
 
-/// The fused pass: update every unit for step t and return Σ_j c_j' φ(a_j' x1 + b_j')
-/// (0 when not `NEXT`).
+/// The fused pass for activations that keep φ, φ' (tanh, logistic): update every unit
+/// for step t and return Σ_j c_j' φ(a_j' x1 + b_j') (0 when not `NEXT`).
+///
+/// Three vectorized loops over the units: the first applies the update with the kept
+/// φ(z_j), φ'(z_j) and leaves z_j' = a_j' x1 + b_j' in `phi`; the second evaluates the
+/// activation (for tanh the branch-free [`super::tanh::tanh`]); the third is the output
+/// sum, [`dot_simd`]. The arithmetic is that of [`unit`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn pass<A: Act, const NEXT: bool, const FLUSH: bool>(
+fn pass<S: Simd, A: Act, const NEXT: bool, const FLUSH: bool>(
+    simd: S,
     a: &mut [f64],
     b: &mut [f64],
     c: &mut [f64],
@@ -209,34 +242,40 @@ fn pass<A: Act, const NEXT: bool, const FLUSH: bool>(
     x1: f64,
     thr: f64,
 ) -> f64 {
-    let m = a.len();
-    let full = m - m % LANES;
-    let mut acc = [0.0f64; LANES];
-    for ((((a8, b8), c8), p8), d8) in a[..full]
-        .chunks_exact_mut(LANES)
-        .zip(b[..full].chunks_exact_mut(LANES))
-        .zip(c[..full].chunks_exact_mut(LANES))
-        .zip(phi[..full].chunks_exact_mut(LANES))
-        .zip(dphi[..full].chunks_exact_mut(LANES))
+    debug_assert!(!A::RECOMPUTE);
+    for ((((aj, bj), cj), pj), &dj) in a
+        .iter_mut()
+        .zip(b.iter_mut())
+        .zip(c.iter_mut())
+        .zip(phi.iter_mut())
+        .zip(dphi.iter())
     {
-        for l in 0..LANES {
-            let t = unit::<A, NEXT, FLUSH>(
-                &mut a8[l], &mut b8[l], &mut c8[l], &mut p8[l], &mut d8[l], x0, g, x1, thr,
-            );
-            if NEXT {
-                acc[l] += t;
-            }
+        let cd = *cj * dj;
+        let mut an = *aj - g * (cd * x0);
+        let mut bn = *bj - g * cd;
+        let mut cn = *cj - g * *pj;
+        if FLUSH {
+            an = flush(an, thr);
+            bn = flush(bn, thr);
+            cn = flush(cn, thr);
         }
-    }
-    let mut tail = 0.0;
-    for j in full..m {
-        let (aj, bj, cj) = (&mut a[j], &mut b[j], &mut c[j]);
-        let t = unit::<A, NEXT, FLUSH>(aj, bj, cj, &mut phi[j], &mut dphi[j], x0, g, x1, thr);
+        *aj = an;
+        *bj = bn;
+        *cj = cn;
         if NEXT {
-            tail += t;
+            *pj = an * x1 + bn;
         }
     }
-    combine(&acc, tail)
+    if !NEXT {
+        return 0.0;
+    }
+    for (pj, dj) in phi.iter_mut().zip(dphi.iter_mut()) {
+        let (v, d) = A::eval(*pj);
+        *pj = v;
+        *dj = d;
+    }
+    // The same eight partial sums as `combine`.
+    dot_simd(simd, c, phi)
 }
 
 /// An activation with a vector form (relu and identity, which the fused kernel
@@ -504,10 +543,18 @@ impl Fused {
                 }
             } else {
                 match (next, fl) {
-                    (true, false) => pass::<A, true, false>(a, b, c, phi, dphi, x0, g, x1, thr),
-                    (true, true) => pass::<A, true, true>(a, b, c, phi, dphi, x0, g, x1, thr),
-                    (false, false) => pass::<A, false, false>(a, b, c, phi, dphi, x0, g, x1, thr),
-                    (false, true) => pass::<A, false, true>(a, b, c, phi, dphi, x0, g, x1, thr),
+                    (true, false) => {
+                        pass::<S, A, true, false>(simd, a, b, c, phi, dphi, x0, g, x1, thr)
+                    }
+                    (true, true) => {
+                        pass::<S, A, true, true>(simd, a, b, c, phi, dphi, x0, g, x1, thr)
+                    }
+                    (false, false) => {
+                        pass::<S, A, false, false>(simd, a, b, c, phi, dphi, x0, g, x1, thr)
+                    }
+                    (false, true) => {
+                        pass::<S, A, false, true>(simd, a, b, c, phi, dphi, x0, g, x1, thr)
+                    }
                 }
             };
             if self.out_bias.is_some() {

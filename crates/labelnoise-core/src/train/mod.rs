@@ -11,6 +11,7 @@
 //! Modules: [`config`] (hyper-parameters and their checks), [`noise`] (noise
 //! distributions, the generator and the order of draws), [`sgd`] (the general step for
 //! any network), [`fused`] (the fused kernel for one hidden layer on 1-D inputs),
+//! [`tanh`] (vectorizable tanh and logistic functions used by both step kernels),
 //! [`init`] (initial networks), [`schedule`] (log-spaced metric steps), [`metrics`].
 //!
 //! # Paths
@@ -46,6 +47,7 @@ pub mod metrics;
 pub mod noise;
 pub mod schedule;
 pub mod sgd;
+pub mod tanh;
 
 use serde::{Deserialize, Serialize};
 
@@ -346,9 +348,9 @@ struct GeneralOp<'a> {
 impl pulp::WithSimd for GeneralOp<'_> {
     type Output = std::result::Result<(), u64>;
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> Self::Output {
         self.engine.run(
-            self.theta, self.data, self.rng, self.sp, self.start, self.end,
+            simd, self.theta, self.data, self.rng, self.sp, self.start, self.end,
         )
     }
 }

@@ -24,7 +24,9 @@
 use crate::activation::Activation;
 use crate::data::Dataset;
 use crate::derivatives::{self, hessian_vector_product, value_and_gradient};
-use crate::kernels::dot;
+use pulp::Simd;
+
+use super::fused::dot_simd;
 use crate::network::Network;
 
 use super::noise::{Sampler, TrainRng};
@@ -53,6 +55,9 @@ pub struct SgdModel {
     skip: Option<Src>,
     frozen: Vec<f64>,
     params: usize,
+    /// The first layer has input width 1 and is trainable (its update is fused into the
+    /// backward step of the second layer).
+    column_first: bool,
 }
 
 /// Buffers of [`sgd_step`] and the general path; allocate once, reuse every step.
@@ -106,7 +111,10 @@ impl SgdModel {
             Some(at) => Src::Theta(at),
             None => store(&s.weight),
         });
+        let column_first =
+            layers.len() > 1 && layers[0].in_dim == 1 && matches!(layers[0].w, Src::Theta(_));
         SgdModel {
+            column_first,
             input_dim: net.input_dim(),
             layers,
             skip,
@@ -150,7 +158,13 @@ impl SgdModel {
 
     /// Forward pass at x: fills the workspace and returns h(x, θ).
     #[inline(always)]
-    pub(crate) fn forward(&self, theta: &[f64], x: &[f64], ws: &mut SgdWorkspace) -> f64 {
+    pub(crate) fn forward<S: Simd>(
+        &self,
+        simd: S,
+        theta: &[f64],
+        x: &[f64],
+        ws: &mut SgdWorkspace,
+    ) -> f64 {
         ws.a[0].copy_from_slice(x);
         for (l, layer) in self.layers.iter().enumerate() {
             let w = self.block(theta, layer.w, layer.in_dim * layer.out_dim);
@@ -159,29 +173,17 @@ impl SgdModel {
             let input = &before[l];
             let out = &mut after[0];
             if layer.in_dim == 1 {
-                // A column: z = w x + b, one vectorizable pass (dot of length 1 is w x).
-                let x0 = input[0];
-                match b {
-                    Some(b) => {
-                        for ((o, &wo), &bo) in out.iter_mut().zip(w).zip(b) {
-                            *o = wo * x0 + bo;
-                        }
-                    }
-                    None => {
-                        for (o, &wo) in out.iter_mut().zip(w) {
-                            *o = wo * x0 + 0.0;
-                        }
-                    }
-                }
+                // A column: a = φ(w x + b) in one vectorizable pass (dot of length 1 is w x).
+                activate_column(layer.act, w, b, input[0], out, &mut ws.d1[l]);
             } else {
                 for (o, (row, z)) in w.chunks_exact(layer.in_dim).zip(out.iter_mut()).enumerate() {
-                    *z = dot(row, input) + b.map_or(0.0, |b| b[o]);
+                    *z = dot_simd(simd, row, input) + b.map_or(0.0, |b| b[o]);
                 }
+                activate(layer.act, out, &mut ws.d1[l]);
             }
-            activate(layer.act, out, &mut ws.d1[l]);
         }
         let skip = match self.skip {
-            Some(src) => dot(self.block(theta, src, self.input_dim), x),
+            Some(src) => dot_simd(simd, self.block(theta, src, self.input_dim), x),
             None => 0.0,
         };
         ws.a[self.layers.len()][0] + skip
@@ -250,6 +252,41 @@ impl SgdModel {
                     let v = *bj - g * d;
                     *bj = if FLUSH { flush(v, threshold) } else { v };
                 }
+            }
+            if l == 1 && self.column_first {
+                // The first layer is a trainable column (1-D input): δ_0 = g_1 ⊙ φ'(z_0)
+                // and its update in one pass, without storing δ_0.
+                let first = &self.layers[0];
+                let Src::Theta(wat) = first.w else {
+                    unreachable!("column_first implies a trainable first layer")
+                };
+                let x0 = ws.a[0][0];
+                let d1 = &ws.d1[0];
+                let n = first.out_dim;
+                match first.b {
+                    Some(Src::Theta(bat)) => {
+                        let (wv, bv) = theta[wat..].split_at_mut(bat - wat);
+                        for (((wj, bj), &gj), &f1) in
+                            wv[..n].iter_mut().zip(&mut bv[..n]).zip(gv.iter()).zip(d1)
+                        {
+                            let d = gj * f1;
+                            let v = *wj - g * (d * x0);
+                            *wj = if FLUSH { flush(v, threshold) } else { v };
+                            let v = *bj - g * d;
+                            *bj = if FLUSH { flush(v, threshold) } else { v };
+                        }
+                    }
+                    _ => {
+                        for ((wj, &gj), &f1) in
+                            theta[wat..wat + n].iter_mut().zip(gv.iter()).zip(d1)
+                        {
+                            let d = gj * f1;
+                            let v = *wj - g * (d * x0);
+                            *wj = if FLUSH { flush(v, threshold) } else { v };
+                        }
+                    }
+                }
+                break;
             }
             if l > 0 {
                 let (lo, _) = ws.delta.split_at_mut(l);
@@ -325,9 +362,53 @@ fn activate(act: Activation, out: &mut [f64], d1: &mut [f64]) {
     }
     match act {
         Activation::Relu => each(out, d1, |z| Activation::Relu.eval(z)),
-        Activation::Tanh => each(out, d1, |z| Activation::Tanh.eval(z)),
-        Activation::Logistic => each(out, d1, |z| Activation::Logistic.eval(z)),
+        Activation::Tanh => each(out, d1, super::tanh::tanh_eval),
+        Activation::Logistic => each(out, d1, super::tanh::logistic_eval),
         Activation::Identity => each(out, d1, |z| Activation::Identity.eval(z)),
+    }
+}
+
+/// a ← φ(w x + b), d1 ← φ'(w x + b) for a layer of input width 1, in one pass.
+#[inline(always)]
+fn activate_column(
+    act: Activation,
+    w: &[f64],
+    b: Option<&[f64]>,
+    x: f64,
+    out: &mut [f64],
+    d1: &mut [f64],
+) {
+    #[inline(always)]
+    fn each(
+        w: &[f64],
+        b: Option<&[f64]>,
+        x: f64,
+        out: &mut [f64],
+        d1: &mut [f64],
+        f: impl Fn(f64) -> (f64, f64, f64),
+    ) {
+        match b {
+            Some(b) => {
+                for (((o, d), &wo), &bo) in out.iter_mut().zip(d1.iter_mut()).zip(w).zip(b) {
+                    let (v, f1, _) = f(wo * x + bo);
+                    *o = v;
+                    *d = f1;
+                }
+            }
+            None => {
+                for ((o, d), &wo) in out.iter_mut().zip(d1.iter_mut()).zip(w) {
+                    let (v, f1, _) = f(wo * x + 0.0);
+                    *o = v;
+                    *d = f1;
+                }
+            }
+        }
+    }
+    match act {
+        Activation::Relu => each(w, b, x, out, d1, |z| Activation::Relu.eval(z)),
+        Activation::Tanh => each(w, b, x, out, d1, super::tanh::tanh_eval),
+        Activation::Logistic => each(w, b, x, out, d1, super::tanh::logistic_eval),
+        Activation::Identity => each(w, b, x, out, d1, |z| Activation::Identity.eval(z)),
     }
 }
 
@@ -348,7 +429,7 @@ pub fn sgd_step(
     ws: &mut SgdWorkspace,
 ) -> f64 {
     assert_eq!(theta.len(), model.params, "θ has the wrong length");
-    let h = model.forward(theta, x, ws);
+    let h = model.forward(pulp::Scalar::new(), theta, x, ws);
     let e = (h - y) - z;
     model.backward_update::<true>(theta, ws, (2.0 * lr) * e, flush_threshold);
     e
@@ -383,6 +464,7 @@ pub(crate) struct StepParams {
 
 /// Whether the subnormal guard runs after the step that brings the count to `done`.
 #[inline(always)]
+#[allow(clippy::manual_is_multiple_of)] // `is_multiple_of` needs Rust 1.87; the MSRV is 1.85.
 pub(crate) fn flush_due(done: u64, threshold: f64) -> bool {
     threshold > 0.0 && done % super::FLUSH_EVERY == 0
 }
@@ -403,8 +485,10 @@ impl General {
     /// Runs steps `start+1 ..= end` (counting steps done). Returns `Err(k)` when the
     /// residual of the step after `k` steps is not finite (θ_k has diverged).
     #[inline(always)]
-    pub(crate) fn run(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run<S: Simd>(
         &mut self,
+        simd: S,
         theta: &mut [f64],
         data: &Dataset,
         rng: &mut TrainRng,
@@ -418,7 +502,7 @@ impl General {
             let do_flush = flush_due(done + 1, sp.threshold);
             if simple {
                 let (i, z) = sp.sampler.draw(rng);
-                let h = self.model.forward(theta, data.x(i), &mut self.ws);
+                let h = self.model.forward(simd, theta, data.x(i), &mut self.ws);
                 let e = (h - data.y(i)) - z;
                 if !e.is_finite() {
                     return Err(done);
@@ -437,7 +521,7 @@ impl General {
             let inv_b = 1.0 / sp.batch as f64;
             for _ in 0..sp.batch {
                 let (i, z) = sp.sampler.draw(rng);
-                let h = self.model.forward(theta, data.x(i), &mut self.ws);
+                let h = self.model.forward(simd, theta, data.x(i), &mut self.ws);
                 let e = (h - data.y(i)) - z;
                 if !e.is_finite() {
                     return Err(done);
@@ -542,6 +626,53 @@ mod tests {
     }
 
     #[test]
+    fn step_on_one_dimensional_inputs_matches_derivatives() {
+        for act in Activation::ALL {
+            for hidden_bias in [true, false] {
+                let net = Network::new(
+                    1,
+                    vec![
+                        Layer {
+                            in_dim: 1,
+                            out_dim: 3,
+                            weight: vec![0.3, -0.2, 0.5],
+                            bias: hidden_bias.then(|| vec![0.1, -0.05, 0.2]),
+                            activation: act,
+                            trainable: true,
+                        },
+                        Layer {
+                            in_dim: 3,
+                            out_dim: 1,
+                            weight: vec![1.1, -0.7, 0.4],
+                            bias: None,
+                            activation: Activation::Identity,
+                            trainable: true,
+                        },
+                    ],
+                    None,
+                    "test",
+                )
+                .unwrap();
+                let model = SgdModel::new(&net);
+                assert!(model.column_first);
+                let mut ws = model.workspace();
+                let mut theta = net.params();
+                let grad = derivatives::gradient(&net, &[0.7]);
+                let e = sgd_step(&model, &mut theta, &[0.7], 0.2, 0.1, 0.05, 0.0, &mut ws);
+                assert!((e - (net.eval(&[0.7]) - 0.3)).abs() < 1e-15);
+                for (k, (t, (t0, g))) in
+                    theta.iter().zip(net.params().iter().zip(&grad)).enumerate()
+                {
+                    assert!(
+                        (t - (t0 - 0.1 * e * g)).abs() < 1e-15,
+                        "{act} bias={hidden_bias} θ_{k}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn accumulate_matches_in_place_update() {
         let net = net(Activation::Tanh, false);
         let model = SgdModel::new(&net);
@@ -549,10 +680,10 @@ mod tests {
         let theta0 = net.params();
         let x = [0.4, -0.9];
         let mut theta = theta0.clone();
-        model.forward(&theta, &x, &mut ws);
+        model.forward(pulp::Scalar::new(), &theta, &x, &mut ws);
         model.backward_update::<false>(&mut theta, &mut ws, 0.3, 0.0);
         ws.acc.fill(0.0);
-        model.forward(&theta0, &x, &mut ws);
+        model.forward(pulp::Scalar::new(), &theta0, &x, &mut ws);
         model.backward_accumulate(&theta0, &mut ws, 0.3);
         for k in 0..theta.len() {
             assert!((theta[k] - (theta0[k] - ws.acc[k])).abs() < 1e-15);

@@ -1,0 +1,482 @@
+//! Shared machinery of the experiments: the Figure 1 setup (network, initialisation,
+//! learning rate, noise and step counts), training runs with snapshots, the projection
+//! back onto the zero-loss manifold, and the shape measurements of a 1-D ReLU network.
+
+use serde::Serialize;
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::network::{Architecture, Network};
+use crate::regularizer::Batch;
+use crate::shape::{shape_report, ReluUnits, ShapeOptions, ShapeReport};
+use crate::train::{init_network, log_spaced_steps, RunStatus, TrainConfig, Trainer};
+use crate::Activation;
+
+/// The one-hidden-layer ReLU setup of Figure 1 and everything trained like it.
+///
+/// Defaults (see [`Setup::full`]) and why:
+/// - width 100, skip unit and output bias: the paper's Theorem 1 network;
+/// - initialisation: PyTorch's U(±1/√fan_in) for every layer, then the output weights
+///   c_i multiplied by `output_scale` = 30 (so c_i ~ U(−3, 3)). Large output weights make
+///   the random initial function wiggly (~35 convexity changes, large slope jumps between
+///   the data points); plain SGD fits the 12 points by moving the parameters a little and
+///   keeps those wiggles forever, so the contrast with label noise (which removes them)
+///   is visible in the picture and in the numbers. With the default scale the plain fits
+///   are already nearly piecewise linear and the curve length says little.
+/// - η = 5e-4, the largest power-of-ten-ish rate that is stable from this initialisation
+///   (per-sample ||∇h||² reaches ~1500, and a step is stable for 2η||∇h||² < 2);
+///   σ = 1 (Rademacher), so η²σ² = 2.5e-7.
+/// - fit phase ≈ 100/η = 2e5 steps: plain runs get 5 times that;
+/// - slow phase: the theory's time scale is 1/(η²σ²) = 4e6 steps; label-noise runs get
+///   10/(η²σ²) = 4e7 (full) or 3/(η²σ²) = 1.2e7 (quick).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Setup {
+    /// Hidden width.
+    pub width: usize,
+    /// Multiplier of the output-layer weights after the default initialisation.
+    pub output_scale: f64,
+    /// Learning rate η.
+    pub lr: f64,
+    /// Label-noise standard deviation σ (Rademacher ±σ).
+    pub noise: f64,
+    /// Steps of plain SGD runs.
+    pub plain_steps: u64,
+    /// Steps of label-noise runs.
+    pub noise_steps: u64,
+    /// Relative slope-jump threshold for counting kinks and convexity changes.
+    pub jump_threshold: f64,
+}
+
+impl Setup {
+    /// The full-size setup.
+    pub fn full() -> Self {
+        let lr = 5e-4;
+        let noise = 1.0;
+        Setup {
+            width: 100,
+            output_scale: 30.0,
+            lr,
+            noise,
+            plain_steps: (500.0 / lr) as u64,
+            noise_steps: (10.0 / (lr * lr * noise * noise)).round() as u64,
+            jump_threshold: 1e-6,
+        }
+    }
+
+    /// The quick setup: same network and rates, a shorter slow phase.
+    pub fn quick() -> Self {
+        let full = Self::full();
+        Setup {
+            noise_steps: (3.0 / (full.lr * full.lr * full.noise * full.noise)).round() as u64,
+            ..full
+        }
+    }
+
+    /// The setup for `quick`, with every step count multiplied by `scale` (a testing
+    /// aid; 1 is the documented setup).
+    pub fn for_mode(quick: bool, scale: f64) -> Self {
+        let mut s = if quick { Self::quick() } else { Self::full() };
+        s.plain_steps = ((s.plain_steps as f64 * scale).round() as u64).max(1);
+        s.noise_steps = ((s.noise_steps as f64 * scale).round() as u64).max(1);
+        s
+    }
+
+    /// η²σ², the rate of the slow phase (Lemma 6).
+    pub fn drift_rate(&self) -> f64 {
+        self.lr * self.lr * self.noise * self.noise
+    }
+
+    /// The architecture: 1 → width relu → 1 with output bias and skip; the hidden layer
+    /// frozen when `freeze_hidden` (the one-trainable-layer network).
+    pub fn architecture(&self, freeze_hidden: bool) -> Architecture {
+        Architecture {
+            input_dim: 1,
+            hidden: vec![self.width],
+            activation: Activation::Relu,
+            hidden_bias: true,
+            output_bias: true,
+            skip: true,
+            frozen_layers: if freeze_hidden { vec![0] } else { vec![] },
+            frozen_skip: false,
+        }
+    }
+
+    /// The initial network of run `seed` (see the type documentation).
+    pub fn init(&self, seed: u64, freeze_hidden: bool) -> Result<Network> {
+        let net = init_network(&self.architecture(freeze_hidden), seed, 1.0)?;
+        let mut layers = net.layers().to_vec();
+        let out = layers.last_mut().expect("a network has an output layer");
+        for w in &mut out.weight {
+            *w *= self.output_scale;
+        }
+        Network::new(net.input_dim(), layers, net.skip().cloned(), "init")
+    }
+
+    /// The training configuration of a run.
+    pub fn config(&self, seed: u64, noise: f64, steps: u64) -> TrainConfig {
+        TrainConfig {
+            lr: self.lr,
+            steps,
+            noise,
+            seed,
+            ..TrainConfig::default()
+        }
+    }
+}
+
+/// Trains `net` on `data` with `cfg`, calling `at(step, network)` at step 0 and at
+/// every step in `snapshots` (sorted, ≤ cfg.steps). Returns the final network.
+pub fn train_with_snapshots(
+    net: Network,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    snapshots: &[u64],
+    mut at: impl FnMut(u64, &Network) -> Result<()>,
+) -> Result<Network> {
+    let valid = cfg.check(&net, data)?;
+    let mut trainer = Trainer::new(net, data.clone(), valid);
+    at(0, &trainer.network())?;
+    let mut targets: Vec<u64> = snapshots
+        .iter()
+        .copied()
+        .filter(|&s| s > 0 && s <= cfg.steps)
+        .collect();
+    if targets.last() != Some(&cfg.steps) {
+        targets.push(cfg.steps);
+    }
+    for t in targets {
+        if let RunStatus::Diverged { step } = trainer.run_until(t) {
+            return Err(Error::parameter(
+                "--lr",
+                format!(
+                    "training diverged at step {step} (seed {}, η = {}, σ = {})",
+                    cfg.seed, cfg.lr, cfg.noise
+                ),
+            ));
+        }
+        if snapshots.contains(&t) {
+            at(t, &trainer.network())?;
+        }
+    }
+    Ok(trainer.network())
+}
+
+/// Log-spaced snapshot steps for a run of `steps` steps (at most `points`).
+pub fn snapshot_steps(steps: u64, points: usize) -> Vec<u64> {
+    log_spaced_steps(steps, points)
+}
+
+/// Solves the small symmetric positive (semi)definite system `a x = b` (n x n,
+/// row-major) by Gaussian elimination with partial pivoting; `None` when singular.
+fn solve(mut a: Vec<f64>, mut b: Vec<f64>, n: usize) -> Option<Vec<f64>> {
+    for col in 0..n {
+        let piv =
+            (col..n).max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))?;
+        if a[piv * n + col].abs() < 1e-300 {
+            return None;
+        }
+        if piv != col {
+            for k in 0..n {
+                a.swap(piv * n + k, col * n + k);
+            }
+            b.swap(piv, col);
+        }
+        for row in col + 1..n {
+            let f = a[row * n + col] / a[col * n + col];
+            if f != 0.0 {
+                for k in col..n {
+                    a[row * n + k] -= f * a[col * n + k];
+                }
+                b[row] -= f * b[col];
+            }
+        }
+    }
+    let mut x = vec![0.0; n];
+    for row in (0..n).rev() {
+        let s: f64 = (row + 1..n).map(|k| a[row * n + k] * x[k]).sum();
+        x[row] = (b[row] - s) / a[row * n + row];
+    }
+    x.iter().all(|v| v.is_finite()).then_some(x)
+}
+
+/// The outcome of [`project_to_manifold`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Projection {
+    /// Gauss–Newton steps taken.
+    pub iterations: usize,
+    /// max_i |h(x_i) − y_i| before.
+    pub residual_before: f64,
+    /// max_i |h(x_i) − y_i| after.
+    pub residual_after: f64,
+    /// ||θ_after − θ_before||.
+    pub distance: f64,
+}
+
+/// Moves θ back onto the zero-loss manifold by Gauss–Newton steps
+/// θ ← θ − Jᵀ (J Jᵀ)⁻¹ r (the minimum-norm step that zeroes the linearised residuals),
+/// at most `max_iter` of them, stopping when max_i |r_i| ≤ `tol`. The label-noise
+/// jitter is O(√(η σ²)) in the directions with γ > 0 and this removes it without moving
+/// along the manifold (to first order), so the kinks and length of the function the
+/// dynamics is near can be measured. Units that are off on every point are not moved.
+pub fn project_to_manifold(
+    net: &Network,
+    data: &Dataset,
+    max_iter: usize,
+    tol: f64,
+) -> Result<(Network, Projection)> {
+    let n = data.len();
+    let p = net.param_count();
+    let start = net.params();
+    let mut cur = net.clone();
+    let residuals =
+        |net: &Network| -> Vec<f64> { (0..n).map(|i| net.eval(data.x(i)) - data.y(i)).collect() };
+    let max_abs = |r: &[f64]| r.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let mut r = residuals(&cur);
+    let residual_before = max_abs(&r);
+    let mut iterations = 0;
+    while max_abs(&r) > tol && iterations < max_iter {
+        let jt = Batch::new(&cur, data)?.jacobian_transposed(&cur);
+        // J Jᵀ (n x n), with column i of Jᵀ at jt[i p .. (i + 1) p].
+        let mut g = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..=i {
+                let v: f64 = jt[i * p..(i + 1) * p]
+                    .iter()
+                    .zip(&jt[j * p..(j + 1) * p])
+                    .map(|(a, b)| a * b)
+                    .sum();
+                g[i * n + j] = v;
+                g[j * n + i] = v;
+            }
+        }
+        let Some(lambda) = solve(g, r.clone(), n) else {
+            break;
+        };
+        let theta0 = cur.params();
+        let mut step = vec![0.0; p];
+        for (i, l) in lambda.iter().enumerate() {
+            for (t, d) in step.iter_mut().zip(&jt[i * p..(i + 1) * p]) {
+                *t += l * d;
+            }
+        }
+        iterations += 1;
+        // Backtracking: a full step can cross a kink (a ReLU switching on a data point);
+        // halve it until the residual falls.
+        let mut alpha = 1.0;
+        let mut accepted = None;
+        for _ in 0..30 {
+            let theta: Vec<f64> = theta0
+                .iter()
+                .zip(&step)
+                .map(|(t, d)| t - alpha * d)
+                .collect();
+            let next = cur.with_params(&theta)?;
+            let r_next = residuals(&next);
+            if max_abs(&r_next) < max_abs(&r) {
+                accepted = Some((next, r_next));
+                break;
+            }
+            alpha *= 0.5;
+        }
+        let Some((next, r_next)) = accepted else {
+            break;
+        };
+        cur = next;
+        r = r_next;
+    }
+    let distance = cur
+        .params()
+        .iter()
+        .zip(&start)
+        .map(|(a, b)| (a - b) * (a - b))
+        .sum::<f64>()
+        .sqrt();
+    Ok((
+        cur,
+        Projection {
+            iterations,
+            residual_before,
+            residual_after: max_abs(&r),
+            distance,
+        },
+    ))
+}
+
+/// The shape of a 1-D one-hidden-layer ReLU network on the data (Theorem 1 report).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Shape {
+    /// Curve length over [x_1, x_n].
+    pub curve_length: f64,
+    /// Convexity changes on (x_1, x_n) (jumps below the relative threshold ignored).
+    pub convexity_changes: usize,
+    /// The data's minimum.
+    pub min_convexity_changes: usize,
+    /// Kinks strictly inside (x_1, x_n) with a significant jump (≥ threshold · largest).
+    pub kinks_inside: usize,
+    /// Co-linear triples on which f is linear, of all co-linear triples.
+    pub linear_triples: usize,
+    /// All co-linear triples.
+    pub colinear_triples: usize,
+    /// max_i |f(x_i) − y_i|.
+    pub max_abs_residual: f64,
+    /// Theorem 1's conclusion holds (interpolation within 1e-6 included).
+    pub theorem1: bool,
+}
+
+/// The Theorem 1 report of `net` in compact form, with the full report.
+pub fn shape_of(
+    net: &Network,
+    data: &Dataset,
+    jump_threshold: f64,
+) -> Result<(Shape, ShapeReport)> {
+    let units = ReluUnits::from_network(net).ok_or_else(|| Error::Mismatch {
+        message: "the shape report needs a 1-D network with one hidden relu layer".into(),
+    })?;
+    let opts = ShapeOptions {
+        jump_threshold,
+        ..ShapeOptions::default()
+    };
+    let rep = shape_report(&units, data, &opts)?;
+    let xs = data.xs();
+    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let margin = opts.on_point_tol * (hi - lo);
+    let inside: Vec<f64> = rep
+        .kinks
+        .iter()
+        .filter(|k| k.x > lo + margin && k.x < hi - margin)
+        .map(|k| k.jump.abs())
+        .collect();
+    let largest = inside.iter().copied().fold(0.0f64, f64::max);
+    let kinks_inside = inside
+        .iter()
+        .filter(|&&j| j > 0.0 && j >= jump_threshold * largest)
+        .count();
+    let shape = Shape {
+        curve_length: rep.curve_length,
+        convexity_changes: rep.convexity_changes,
+        min_convexity_changes: rep.min_convexity_changes,
+        kinks_inside,
+        linear_triples: rep.colinear_triples.iter().filter(|t| t.linear).count(),
+        colinear_triples: rep.colinear_triples.len(),
+        max_abs_residual: rep.max_abs_residual,
+        theorem1: rep.theorem1,
+    };
+    Ok((shape, rep))
+}
+
+/// A grid of `points` evenly spaced x values on [lo, hi].
+pub fn grid(lo: f64, hi: f64, points: usize) -> Vec<f64> {
+    let m = points.max(2) - 1;
+    (0..=m)
+        .map(|k| lo + (hi - lo) * k as f64 / m as f64)
+        .collect()
+}
+
+/// f on a grid.
+pub fn sample(net: &Network, xs: &[f64]) -> Vec<f64> {
+    xs.iter().map(|&x| net.eval(&[x])).collect()
+}
+
+/// max |f − g| over a common grid.
+pub fn sup_distance(f: &[f64], g: &[f64]) -> f64 {
+    f.iter()
+        .zip(g)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
+}
+
+/// The largest pairwise sup-distance among sampled functions (0 for fewer than two).
+pub fn max_pairwise_sup(samples: &[Vec<f64>]) -> f64 {
+    let mut m = 0.0f64;
+    for i in 0..samples.len() {
+        for j in i + 1..samples.len() {
+            m = m.max(sup_distance(&samples[i], &samples[j]));
+        }
+    }
+    m
+}
+
+/// The data's x range [x_1, x_n].
+pub fn x_range(data: &Dataset) -> (f64, f64) {
+    let xs = data.xs();
+    (
+        xs.iter().copied().fold(f64::INFINITY, f64::min),
+        xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    )
+}
+
+/// Curve length over [x_1, x_n] of the piecewise-linear interpolant of the data.
+pub fn interpolant_length(data: &Dataset) -> f64 {
+    let mut pts: Vec<(f64, f64)> = (0..data.len()).map(|i| (data.x(i)[0], data.y(i))).collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    pts.windows(2)
+        .map(|w| ((w[1].0 - w[0].0).powi(2) + (w[1].1 - w[0].1).powi(2)).sqrt())
+        .sum()
+}
+
+/// The median of a list (NaN for an empty one).
+pub fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let m = s.len() / 2;
+    if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        0.5 * (s[m - 1] + s[m])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_counts_follow_the_theory() {
+        let s = Setup::full();
+        assert_eq!(s.noise_steps, (10.0 / s.drift_rate()).round() as u64);
+        assert_eq!(
+            Setup::quick().noise_steps,
+            (3.0 / s.drift_rate()).round() as u64
+        );
+        assert!(s.plain_steps as f64 >= 100.0 / s.lr);
+        let t = Setup::for_mode(true, 1e-3);
+        assert_eq!(t.noise_steps, 12_000);
+    }
+
+    #[test]
+    fn projection_returns_to_the_manifold_and_keeps_the_shape() {
+        let data = crate::builtin::dataset("fig1").unwrap();
+        let net = crate::builtin::model("fig1-minimal").unwrap();
+        let theta: Vec<f64> = net
+            .params()
+            .iter()
+            .enumerate()
+            .map(|(k, t)| t + 1e-3 * ((k as f64 * 0.7).sin()))
+            .collect();
+        let noisy = net.with_params(&theta).unwrap();
+        let (proj, p) = project_to_manifold(&noisy, &data, 50, 1e-12).unwrap();
+        assert!(p.residual_before > 1e-4, "{p:?}");
+        assert!(p.residual_after <= 1e-12, "{p:?}");
+        assert!(p.distance < 1e-2, "{p:?}");
+        let (shape, _) = shape_of(&proj, &data, 1e-6).unwrap();
+        assert!(shape.theorem1, "{shape:?}");
+        assert_eq!(shape.kinks_inside, 3);
+        assert_eq!(shape.convexity_changes, 2);
+    }
+
+    #[test]
+    fn small_helpers() {
+        assert_eq!(grid(0.0, 1.0, 3), vec![0.0, 0.5, 1.0]);
+        assert_eq!(sup_distance(&[0.0, 1.0], &[0.5, 3.0]), 2.0);
+        assert_eq!(max_pairwise_sup(&[vec![0.0], vec![1.0], vec![-2.0]]), 3.0);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        let x = solve(vec![2.0, 1.0, 1.0, 3.0], vec![3.0, 5.0], 2).unwrap();
+        assert!((x[0] - 0.8).abs() < 1e-12 && (x[1] - 1.4).abs() < 1e-12);
+        let data = crate::builtin::dataset("fig1").unwrap();
+        assert!((interpolant_length(&data) - 6.9454).abs() < 1e-3);
+    }
+}

@@ -1,0 +1,137 @@
+//! The experiments of `labelnoise reproduce`: each runs the training the paper describes,
+//! measures what the paper claims, and returns serializable results with [`Claim`]s.
+//!
+//! - [`fig1`]: Figure 1, the functions of 5 plain-SGD and 10 label-noise runs.
+//! - [`fig2`]: Figure 2, loss, curve length and convexity changes against iteration.
+//! - [`one_layer`]: only the output layer trainable: reg is constant and label noise does
+//!   not simplify the function (the remark under Figure 1), against the two-layer net.
+//! - [`theorem1`]: N runs with and without label noise: how many end satisfying
+//!   Theorem 1, and their Theorem 2 verdicts.
+//!
+//! Every run is reproducible from its seed (the initialisation and the SGD draws both
+//! derive from it); seeds run in parallel with rayon. The library does no printing; the
+//! command line draws the figures and writes the reports.
+
+pub mod common;
+pub mod fig1;
+pub mod fig2;
+pub mod one_layer;
+pub mod theorem1;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// One claim of the paper, measured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Claim {
+    /// Short name, unique within the experiment.
+    pub name: String,
+    /// What the paper says (its words or number) and the criterion used here.
+    pub expectation: String,
+    /// The measured numbers.
+    pub measured: serde_json::Value,
+    /// Whether the measurement meets the criterion.
+    pub pass: bool,
+}
+
+impl Claim {
+    /// A claim.
+    pub fn new(
+        name: &str,
+        expectation: impl Into<String>,
+        measured: serde_json::Value,
+        pass: bool,
+    ) -> Self {
+        Claim {
+            name: name.to_string(),
+            expectation: expectation.into(),
+            measured,
+            pass,
+        }
+    }
+}
+
+/// How big a run to do.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Options {
+    /// The smaller version (fewer seeds and steps; the same claims).
+    pub quick: bool,
+    /// Multiplies every step count (a testing aid; 1 for the documented runs).
+    pub steps_scale: f64,
+}
+
+impl Options {
+    /// Checks the step scale.
+    pub fn check(&self) -> Result<()> {
+        if !(self.steps_scale.is_finite() && self.steps_scale > 0.0) {
+            return Err(Error::parameter(
+                "--steps-scale",
+                format!("must be positive and finite, got {}", self.steps_scale),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The experiments that exist, in the order `all` runs them.
+pub const NAMES: &[&str] = &["fig1", "fig2", "one-layer", "theorem1"];
+
+/// The result of one experiment.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Outcome {
+    /// `fig1`.
+    Fig1(fig1::Fig1),
+    /// `fig2`.
+    Fig2(fig2::Fig2),
+    /// `one-layer`.
+    OneLayer(one_layer::OneLayer),
+    /// `theorem1`.
+    Theorem1(theorem1::Theorem1),
+}
+
+impl Outcome {
+    /// The experiment's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Fig1(_) => "fig1",
+            Outcome::Fig2(_) => "fig2",
+            Outcome::OneLayer(_) => "one-layer",
+            Outcome::Theorem1(_) => "theorem1",
+        }
+    }
+
+    /// Its claims.
+    pub fn claims(&self) -> &[Claim] {
+        match self {
+            Outcome::Fig1(r) => &r.claims,
+            Outcome::Fig2(r) => &r.claims,
+            Outcome::OneLayer(r) => &r.claims,
+            Outcome::Theorem1(r) => &r.claims,
+        }
+    }
+}
+
+/// Runs the experiment `name` (one of [`NAMES`]); an unknown name is an
+/// [`Error::Parameter`] naming `NAME`.
+pub fn run(name: &str, opts: &Options) -> Result<Outcome> {
+    opts.check()?;
+    Ok(match name {
+        "fig1" => Outcome::Fig1(fig1::run(opts)?),
+        "fig2" => Outcome::Fig2(fig2::run(opts)?),
+        "one-layer" => Outcome::OneLayer(one_layer::run(opts)?),
+        "theorem1" => Outcome::Theorem1(theorem1::run(opts)?),
+        _ => {
+            return Err(Error::parameter(
+                "NAME",
+                format!("unknown experiment {name:?}; known: {}", NAMES.join(", ")),
+            ))
+        }
+    })
+}
+
+/// The built-in `fig1` data set.
+pub(crate) fn fig1_data() -> crate::Dataset {
+    crate::builtin::dataset("fig1").expect("fig1 is built in")
+}
