@@ -36,7 +36,8 @@ where
                 e.kind(),
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
             ) {
-                e.print()?;
+                // A closed pipe (`labelnoise --help | head`) is not an error.
+                let _ = e.print();
                 return Ok(());
             }
             return Err(UsageError(clap_one_line(&e.to_string())).into());
@@ -67,6 +68,15 @@ fn clap_one_line(text: &str) -> String {
         .collect();
     let line = joined.join(" ");
     line.strip_prefix("error: ").unwrap_or(&line).to_string()
+}
+
+/// Whether the error is a write to a closed pipe (`labelnoise analyze ... | head`), which
+/// ends the program quietly and successfully, as in other command-line tools.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The exit status for an error: 2 for bad input or usage, 1 for anything else.

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     match labelnoise_cli::run(std::env::args_os()) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if labelnoise_cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", labelnoise_cli::one_line(&err));
             ExitCode::from(labelnoise_cli::exit_status(&err))

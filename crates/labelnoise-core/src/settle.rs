@@ -42,10 +42,16 @@
 //! side: the equality z_u(x_j) = −m (a margin m of `pin_margin` times the size of the
 //! terms of z) joins the fit equations as an extra row ∂z_u(x_j)/∂θ, both in the
 //! projection (P_N then projects onto the null space of [Jᵀ | Cᵀ]ᵀ) and in the
-//! retraction. A pin is released when the gradient projected without it would move the
-//! kink away from the point (⟨∇z, g⟩ ≥ 0, the sign of its Lagrange multiplier). An end
-//! point with pins still active is a stationary point of reg on M restricted to the
-//! inactive side of those kinks: [`Outcome::ConstrainedStationary`], not a Theorem 2
+//! retraction. Other live kinks within `kink_snap_tol` of a point on their inactive side
+//! are pinned with it (the retraction onto the new rows must not push them across), and
+//! a pin move may raise reg by at most [`PIN_RISE`] relative, else the run ends as
+//! [`Outcome::KinkOnDataPoint`]. Often the pinned row already lies in the row space of
+//! J (neighbouring co-linear points fix the kink to first order); it then changes
+//! nothing in P_N and only keeps the retraction from rounding the point onto the active
+//! side. A pin is released when the gradient projected without it clearly moves the kink
+//! away from the point (⟨∇z, g⟩ > 0, the sign of its Lagrange multiplier). An end point
+//! with pins still active is a stationary point of reg on M restricted to the inactive
+//! side of those kinks: [`Outcome::ConstrainedStationary`], not a Theorem 2
 //! non-repellent point, and its reg can be lower than that of the smooth limit.
 //!
 //! # Cost
@@ -1188,11 +1194,7 @@ mod tests {
             pin_margin: 1e-3,
             ..SettleOptions::default()
         };
-        assert!(bad
-            .check()
-            .unwrap_err()
-            .to_string()
-            .contains("pin_margin"));
+        assert!(bad.check().unwrap_err().to_string().contains("pin_margin"));
         let bad = SettleOptions {
             armijo: 0.9,
             ..SettleOptions::default()
