@@ -92,6 +92,8 @@ pub enum Legend {
     /// Upper right (default).
     #[default]
     UpperRight,
+    /// Upper left.
+    UpperLeft,
     /// Middle right.
     MiddleRight,
     /// Middle left.
@@ -222,11 +224,17 @@ fn draw_panel<DB: DrawingBackend>(
     let lin = |a: f64, b: f64| RangedCoordf64::from(a..b);
     let log =
         |a: f64, b: f64| LogCoord::<f64>::from((a..b).log_scale()).with_key_points(log_ticks(a, b));
+    // Spans of the linear axes, so that tick values that are zero up to rounding
+    // (e.g. 2e-18 on an axis through 0) print as 0; log axes keep tiny values.
+    let spans = (
+        if panel.x_log { 0.0 } else { x1 - x0 },
+        if panel.y_log { 0.0 } else { y1 - y0 },
+    );
     match (panel.x_log, panel.y_log) {
-        (false, false) => chart(area, panel, lin(x0, x1), lin(y0, y1)),
-        (true, false) => chart(area, panel, log(x0, x1), lin(y0, y1)),
-        (false, true) => chart(area, panel, lin(x0, x1), log(y0, y1)),
-        (true, true) => chart(area, panel, log(x0, x1), log(y0, y1)),
+        (false, false) => chart(area, panel, lin(x0, x1), lin(y0, y1), spans),
+        (true, false) => chart(area, panel, log(x0, x1), lin(y0, y1), spans),
+        (false, true) => chart(area, panel, lin(x0, x1), log(y0, y1), spans),
+        (true, true) => chart(area, panel, log(x0, x1), log(y0, y1), spans),
     }
 }
 
@@ -268,7 +276,22 @@ fn tick(v: &f64) -> String {
     }
 }
 
-fn chart<DB, X, Y>(area: &DrawingArea<DB, Shift>, panel: &Panel, x: X, y: Y) -> anyhow::Result<()>
+/// [`tick`] for a linear axis of the given span: values below 1e-9 of it are 0.
+fn tick_on(v: &f64, span: f64) -> String {
+    if span > 0.0 && v.abs() < 1e-9 * span {
+        "0".into()
+    } else {
+        tick(v)
+    }
+}
+
+fn chart<DB, X, Y>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+    x: X,
+    y: Y,
+    spans: (f64, f64),
+) -> anyhow::Result<()>
 where
     DB: DrawingBackend,
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
@@ -285,8 +308,8 @@ where
     ch.configure_mesh()
         .x_desc(panel.x_label.as_str())
         .y_desc(panel.y_label.as_str())
-        .x_label_formatter(&tick)
-        .y_label_formatter(&tick)
+        .x_label_formatter(&|v| tick_on(v, spans.0))
+        .y_label_formatter(&|v| tick_on(v, spans.1))
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 15))
         .light_line_style(WHITE.mix(0.0))
@@ -350,6 +373,7 @@ where
             .border_style(BLACK.mix(0.4))
             .position(match panel.legend {
                 Legend::UpperRight => SeriesLabelPosition::UpperRight,
+                Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
                 Legend::MiddleRight => SeriesLabelPosition::MiddleRight,
                 Legend::MiddleLeft => SeriesLabelPosition::MiddleLeft,
                 Legend::LowerRight => SeriesLabelPosition::LowerRight,

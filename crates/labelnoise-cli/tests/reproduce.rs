@@ -121,3 +121,49 @@ fn bad_steps_scale_exits_2() {
         .code(2);
     assert!(!out.exists());
 }
+
+#[test]
+fn lemma6_writes_its_figure_and_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lemma6");
+    let assert = labelnoise()
+        .args([
+            "reproduce",
+            "lemma6",
+            "--quick",
+            "--steps-scale",
+            "1e-3",
+            "--out",
+        ])
+        .arg(&out)
+        .assert();
+    let code = assert.get_output().status.code().unwrap();
+    assert!(code == 0 || code == 1, "exit status {code}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    let claims = summary["claims"].as_array().unwrap();
+    let names: Vec<&str> = claims.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["drift-direction", "drift-size", "eta-squared"]);
+    for c in claims {
+        assert!(c["pass"].is_boolean() && c["measured"].is_object(), "{c}");
+    }
+    for f in ["lemma6.png", "lemma6.svg"] {
+        let bytes = std::fs::read(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(bytes.len() > 1000, "{f} is suspiciously small");
+    }
+    assert!(read(&out.join("report.md")).contains("lemma6.png"));
+}
+
+#[test]
+fn planned_experiment_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("explicit");
+    let assert = labelnoise()
+        .args(["reproduce", "explicit", "--out"])
+        .arg(&out)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("not implemented yet"), "{stderr}");
+    assert!(!out.exists());
+}

@@ -168,7 +168,7 @@ pub fn snapshot_steps(steps: u64, points: usize) -> Vec<u64> {
 
 /// Solves the small symmetric positive (semi)definite system `a x = b` (n x n,
 /// row-major) by Gaussian elimination with partial pivoting; `None` when singular.
-fn solve(mut a: Vec<f64>, mut b: Vec<f64>, n: usize) -> Option<Vec<f64>> {
+pub(crate) fn solve(mut a: Vec<f64>, mut b: Vec<f64>, n: usize) -> Option<Vec<f64>> {
     for col in 0..n {
         let piv =
             (col..n).max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))?;
@@ -197,6 +197,61 @@ fn solve(mut a: Vec<f64>, mut b: Vec<f64>, n: usize) -> Option<Vec<f64>> {
         x[row] = (b[row] - s) / a[row * n + row];
     }
     x.iter().all(|v| v.is_finite()).then_some(x)
+}
+
+/// The eigenbasis of (1/n) JᵀJ restricted to its range, at a parameter vector θ
+/// (paper §2.2: the directions with γ > 0 of the Ornstein-Uhlenbeck-like process).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RangeBasis {
+    /// The number of parameters p.
+    pub params: usize,
+    /// γ_k > 0, the nonzero eigenvalues of (1/n) JᵀJ, descending.
+    pub gamma: Vec<f64>,
+    /// The orthonormal eigenvectors v_k (length p each), in the order of `gamma`.
+    #[serde(skip)]
+    pub vectors: Vec<Vec<f64>>,
+}
+
+impl RangeBasis {
+    /// The basis of `net` on `data`: a thin SVD Jᵀ = U S Vᵀ of the p x n matrix Jᵀ
+    /// (column i = ∇_θ h(x_i, θ)), so that (1/n) JᵀJ = U (S²/n) Uᵀ; the columns of U
+    /// with singular values above the numerical rank tolerance of
+    /// [`crate::stability::rank_tolerance`] are the v_k, with γ_k = s_k² / n.
+    pub fn new(net: &Network, data: &Dataset) -> Result<Self> {
+        let p = net.param_count();
+        let n = data.len();
+        let jt = Batch::new(net, data)?.jacobian_transposed(net);
+        let m = faer::MatRef::from_column_major_slice(&jt, p, n);
+        let svd = m
+            .thin_svd()
+            .map_err(|e| Error::Linalg(format!("SVD of the Jacobian did not converge: {e:?}")))?;
+        let s = svd.S().column_vector();
+        let u = svd.U();
+        let k = p.min(n);
+        let mut order: Vec<usize> = (0..k).collect();
+        order.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
+        let smax = order.first().map_or(0.0, |&i| s[i]);
+        let tol = crate::stability::rank_tolerance(n, p, smax);
+        let mut gamma = Vec::new();
+        let mut vectors = Vec::new();
+        for &i in order.iter().filter(|&&i| s[i] > tol) {
+            gamma.push(s[i] * s[i] / n as f64);
+            vectors.push((0..p).map(|r| u[(r, i)]).collect());
+        }
+        Ok(RangeBasis {
+            params: p,
+            gamma,
+            vectors,
+        })
+    }
+
+    /// The coordinates v_kᵀ d of a vector d of length p.
+    pub fn coordinates(&self, d: &[f64]) -> Vec<f64> {
+        self.vectors
+            .iter()
+            .map(|v| v.iter().zip(d).map(|(a, b)| a * b).sum())
+            .collect()
+    }
 }
 
 /// The outcome of [`project_to_manifold`].
@@ -465,6 +520,41 @@ mod tests {
         assert!(shape.theorem1, "{shape:?}");
         assert_eq!(shape.kinks_inside, 3);
         assert_eq!(shape.convexity_changes, 2);
+    }
+
+    #[test]
+    fn range_basis_diagonalizes_the_gram_matrix() {
+        let data = crate::builtin::dataset("fig1").unwrap();
+        let net = crate::builtin::model("fig1-minimal").unwrap();
+        let b = RangeBasis::new(&net, &data).unwrap();
+        let p = net.param_count();
+        let n = data.len();
+        let jt = Batch::new(&net, &data).unwrap().jacobian_transposed(&net);
+        assert!(!b.gamma.is_empty() && b.gamma.len() <= p.min(n));
+        for (k, v) in b.vectors.iter().enumerate() {
+            // (1/n) Jᵀ J v = γ v.
+            let jv: Vec<f64> = (0..n)
+                .map(|i| {
+                    jt[i * p..(i + 1) * p]
+                        .iter()
+                        .zip(v)
+                        .map(|(a, b)| a * b)
+                        .sum()
+                })
+                .collect();
+            for r in 0..p {
+                let av: f64 = (0..n).map(|i| jt[i * p + r] * jv[i]).sum::<f64>() / n as f64;
+                assert!(
+                    (av - b.gamma[k] * v[r]).abs() < 1e-9 * b.gamma[0],
+                    "{k} {r}"
+                );
+            }
+            let c = b.coordinates(v);
+            for (j, cj) in c.iter().enumerate() {
+                let want = if j == k { 1.0 } else { 0.0 };
+                assert!((cj - want).abs() < 1e-9);
+            }
+        }
     }
 
     #[test]

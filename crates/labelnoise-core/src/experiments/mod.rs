@@ -7,6 +7,9 @@
 //!   not simplify the function (the remark under Figure 1), against the two-layer net.
 //! - [`theorem1`]: N runs with and without label noise: how many end satisfying
 //!   Theorem 1, and their Theorem 2 verdicts.
+//! - [`theorem3`]: tanh and logistic networks on one point: the live unit classes.
+//! - [`lemma5`]: the Ornstein-Uhlenbeck variance η σ² in every γ > 0 direction.
+//! - [`lemma6`]: the null-space drift −T η² σ² g_N and its η² scaling.
 //!
 //! Every run is reproducible from its seed (the initialisation and the SGD draws both
 //! derive from it); seeds run in parallel with rayon. The library does no printing; the
@@ -15,8 +18,11 @@
 pub mod common;
 pub mod fig1;
 pub mod fig2;
+pub mod lemma5;
+pub mod lemma6;
 pub mod one_layer;
 pub mod theorem1;
+pub mod theorem3;
 
 use serde::Serialize;
 
@@ -75,7 +81,15 @@ impl Options {
 }
 
 /// The experiments that exist, in the order `all` runs them.
-pub const NAMES: &[&str] = &["fig1", "fig2", "one-layer", "theorem1"];
+pub const NAMES: &[&str] = &[
+    "fig1",
+    "fig2",
+    "one-layer",
+    "theorem1",
+    "theorem3",
+    "lemma5",
+    "lemma6",
+];
 
 /// The result of one experiment.
 #[derive(Clone, Debug, Serialize)]
@@ -89,6 +103,12 @@ pub enum Outcome {
     OneLayer(one_layer::OneLayer),
     /// `theorem1`.
     Theorem1(theorem1::Theorem1),
+    /// `theorem3`.
+    Theorem3(theorem3::Theorem3),
+    /// `lemma5`.
+    Lemma5(lemma5::Lemma5),
+    /// `lemma6`.
+    Lemma6(lemma6::Lemma6),
 }
 
 impl Outcome {
@@ -99,6 +119,9 @@ impl Outcome {
             Outcome::Fig2(_) => "fig2",
             Outcome::OneLayer(_) => "one-layer",
             Outcome::Theorem1(_) => "theorem1",
+            Outcome::Theorem3(_) => "theorem3",
+            Outcome::Lemma5(_) => "lemma5",
+            Outcome::Lemma6(_) => "lemma6",
         }
     }
 
@@ -109,6 +132,9 @@ impl Outcome {
             Outcome::Fig2(r) => &r.claims,
             Outcome::OneLayer(r) => &r.claims,
             Outcome::Theorem1(r) => &r.claims,
+            Outcome::Theorem3(r) => &r.claims,
+            Outcome::Lemma5(r) => &r.claims,
+            Outcome::Lemma6(r) => &r.claims,
         }
     }
 }
@@ -122,6 +148,9 @@ pub fn run(name: &str, opts: &Options) -> Result<Outcome> {
         "fig2" => Outcome::Fig2(fig2::run(opts)?),
         "one-layer" => Outcome::OneLayer(one_layer::run(opts)?),
         "theorem1" => Outcome::Theorem1(theorem1::run(opts)?),
+        "theorem3" => Outcome::Theorem3(theorem3::run(opts)?),
+        "lemma5" => Outcome::Lemma5(lemma5::run(opts)?),
+        "lemma6" => Outcome::Lemma6(lemma6::run(opts)?),
         _ => {
             return Err(Error::parameter(
                 "NAME",
