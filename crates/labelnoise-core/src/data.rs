@@ -238,7 +238,8 @@ impl Dataset {
     }
 }
 
-fn number(v: &serde_json::Value, origin: &str, field: &str) -> Result<f64> {
+/// A JSON value as a finite f64, or an error naming `origin` and `field`.
+pub(crate) fn number(v: &serde_json::Value, origin: &str, field: &str) -> Result<f64> {
     match v.as_f64() {
         Some(f) if f.is_finite() => Ok(f),
         Some(f) => Err(Error::invalid(

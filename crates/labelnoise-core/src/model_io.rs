@@ -9,7 +9,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
-use crate::data::json_field;
+use crate::data::{json_field, number};
 use crate::error::{Error, Result};
 use crate::network::{Layer, Network, Skip};
 
@@ -43,22 +43,6 @@ struct SkipFile {
 
 fn yes() -> bool {
     true
-}
-
-fn number(v: &serde_json::Value, origin: &str, field: &str) -> Result<f64> {
-    match v.as_f64() {
-        Some(f) if f.is_finite() => Ok(f),
-        Some(f) => Err(Error::invalid(
-            origin,
-            field,
-            format!("is not finite ({f})"),
-        )),
-        None => Err(Error::invalid(
-            origin,
-            field,
-            format!("expected a number, found {v}"),
-        )),
-    }
 }
 
 fn matrix(

@@ -208,10 +208,9 @@ impl Batch {
         (0..self.n)
             .map(|i| {
                 let mut s = 0.0;
-                for (l, (layer, slot)) in net.layers().iter().zip(net.slots()).enumerate() {
+                for (l, slot) in net.slots().iter().enumerate() {
                     if slot.weight.is_some() {
                         let bias = if slot.bias.is_some() { 1.0 } else { 0.0 };
-                        let _ = layer;
                         s += crate::kernels::norm_sq(self.delta[l].col(i))
                             * (crate::kernels::norm_sq(self.a[l].col(i)) + bias);
                     }
