@@ -155,11 +155,52 @@ fn lemma6_writes_its_figure_and_claims() {
 }
 
 #[test]
-fn planned_experiment_exits_2() {
+fn explicit_writes_its_figure_and_claims() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("explicit");
     let assert = labelnoise()
-        .args(["reproduce", "explicit", "--out"])
+        .args([
+            "reproduce",
+            "explicit",
+            "--quick",
+            "--steps-scale",
+            "1e-3",
+            "--out",
+        ])
+        .arg(&out)
+        .assert();
+    let code = assert.get_output().status.code().unwrap();
+    assert!(code == 0 || code == 1, "exit status {code}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    let claims = summary["claims"].as_array().unwrap();
+    let names: Vec<&str> = claims.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "equivalent-rate",
+            "acceleration-steps",
+            "acceleration-wall",
+            "same-end-point",
+            "fit-cost"
+        ]
+    );
+    for c in claims {
+        assert!(c["pass"].is_boolean() && c["measured"].is_object(), "{c}");
+    }
+    for f in ["explicit.png", "explicit.svg"] {
+        let bytes = std::fs::read(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(bytes.len() > 1000, "{f} is suspiciously small");
+    }
+    assert!(read(&out.join("report.md")).contains("explicit.png"));
+}
+
+#[test]
+fn planned_experiment_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("generalization");
+    let assert = labelnoise()
+        .args(["reproduce", "generalization", "--out"])
         .arg(&out)
         .assert()
         .code(2);
