@@ -39,22 +39,9 @@ pub struct AnalyzeArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Interpolation tolerance: the fit holds when max |h(x_i) - y_i| <= this.
-    #[arg(
-        long,
-        value_name = "TOL",
-        default_value_t = 1e-6,
-        allow_negative_numbers = true
-    )]
-    pub fit_tol: f64,
-    /// Stationarity tolerance: repellent when ||g_N|| > this * max(1, ||grad reg||).
-    #[arg(
-        long,
-        value_name = "TOL",
-        default_value_t = 1e-6,
-        allow_negative_numbers = true
-    )]
-    pub stationarity_tol: f64,
+    /// Fit and stationarity tolerances of the Theorem 2 verdict.
+    #[command(flatten)]
+    pub tolerances: ToleranceArgs,
     /// Slope jumps smaller than this fraction of the largest are ignored when counting
     /// convexity changes (Theorem 1 report).
     #[arg(
@@ -180,4 +167,36 @@ pub struct ResumeArgs {
     /// No progress bar and no summary lines.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// `--fit-tol` and `--stationarity-tol`, shared by `analyze` and `settle`.
+#[derive(Debug, Args)]
+pub struct ToleranceArgs {
+    /// Interpolation tolerance: the fit holds when max |h(x_i) - y_i| <= this.
+    #[arg(
+        long,
+        value_name = "TOL",
+        default_value_t = 1e-6,
+        allow_negative_numbers = true
+    )]
+    pub fit_tol: f64,
+    /// Stationarity tolerance: a zero-error point is non-repellent when
+    /// ||g_N|| <= this * max(1, ||grad reg||).
+    #[arg(
+        long,
+        value_name = "TOL",
+        default_value_t = 1e-6,
+        allow_negative_numbers = true
+    )]
+    pub stationarity_tol: f64,
+}
+
+impl ToleranceArgs {
+    /// The library's tolerances (checked by the library before use).
+    pub fn tolerances(&self) -> labelnoise_core::stability::Tolerances {
+        labelnoise_core::stability::Tolerances {
+            fit: self.fit_tol,
+            stationarity: self.stationarity_tol,
+        }
+    }
 }

@@ -5,7 +5,6 @@ use std::io::Write;
 use labelnoise_core::analysis::{analyze, AnalyzeOptions};
 use labelnoise_core::model_io::load_model;
 use labelnoise_core::shape::ShapeOptions;
-use labelnoise_core::stability::Tolerances;
 use labelnoise_core::units::UnitOptions;
 use labelnoise_core::{Dataset, Error};
 
@@ -15,13 +14,10 @@ use crate::output::{Format, Json, Table};
 /// The analysis options the flags describe.
 pub fn options(args: &AnalyzeArgs) -> AnalyzeOptions {
     AnalyzeOptions {
-        tolerances: Tolerances {
-            fit: args.fit_tol,
-            stationarity: args.stationarity_tol,
-        },
+        tolerances: args.tolerances.tolerances(),
         shape: ShapeOptions {
             jump_threshold: args.jump_threshold,
-            fit_tol: args.fit_tol,
+            fit_tol: args.tolerances.fit_tol,
             on_point_tol: args.kink_tol,
         },
         units: UnitOptions { tol: args.unit_tol },

@@ -17,7 +17,6 @@ use serde::Serialize;
 use labelnoise_core::analysis::Analysis;
 use labelnoise_core::model_io::{load_model, model_to_json, model_to_safetensors};
 use labelnoise_core::settle::{settle, Outcome, SettleOptions, TraceRow};
-use labelnoise_core::stability::Tolerances;
 use labelnoise_core::{Dataset, Error};
 
 use crate::rundir::{check_output_dir, write_atomic};
@@ -37,22 +36,9 @@ pub struct SettleArgs {
     /// The most descent iterations.
     #[arg(long, value_name = "N", default_value_t = 2000)]
     pub max_iter: usize,
-    /// Interpolation tolerance: the fit holds when max |h(x_i) - y_i| <= this.
-    #[arg(
-        long,
-        value_name = "TOL",
-        default_value_t = 1e-6,
-        allow_negative_numbers = true
-    )]
-    pub fit_tol: f64,
-    /// Stationarity tolerance: stop when ||g_N|| <= this * max(1, ||grad reg||).
-    #[arg(
-        long,
-        value_name = "TOL",
-        default_value_t = 1e-6,
-        allow_negative_numbers = true
-    )]
-    pub stationarity_tol: f64,
+    /// Fit and stationarity tolerances of the Theorem 2 verdict.
+    #[command(flatten)]
+    pub tolerances: crate::cli::ToleranceArgs,
     /// Do not pin kinks pushed onto data points; stop there with the outcome
     /// kink-on-data-point instead (the active set is on by default).
     #[arg(long)]
@@ -127,10 +113,7 @@ fn trace_csv(rows: &[TraceRow]) -> String {
 /// Runs `settle`.
 pub fn run(args: &SettleArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let opts = SettleOptions {
-        tolerances: Tolerances {
-            fit: args.fit_tol,
-            stationarity: args.stationarity_tol,
-        },
+        tolerances: args.tolerances.tolerances(),
         max_iter: args.max_iter,
         active_set: !args.no_active_set,
         ..SettleOptions::default()
