@@ -18,9 +18,11 @@
 //! command line draws the figures and writes the reports.
 
 pub mod common;
+pub mod deep;
 pub mod explicit;
 pub mod fig1;
 pub mod fig2;
+pub mod generalization;
 pub mod lemma5;
 pub mod lemma6;
 pub mod one_layer;
@@ -107,6 +109,8 @@ pub const NAMES: &[&str] = &[
     "lemma5",
     "lemma6",
     "explicit",
+    "generalization",
+    "deep",
 ];
 
 /// The result of one experiment.
@@ -129,6 +133,10 @@ pub enum Outcome {
     Lemma6(lemma6::Lemma6),
     /// `explicit`.
     Explicit(explicit::Explicit),
+    /// `generalization`.
+    Generalization(generalization::Generalization),
+    /// `deep`.
+    Deep(deep::Deep),
 }
 
 impl Outcome {
@@ -143,6 +151,8 @@ impl Outcome {
             Outcome::Lemma5(_) => "lemma5",
             Outcome::Lemma6(_) => "lemma6",
             Outcome::Explicit(_) => "explicit",
+            Outcome::Generalization(_) => "generalization",
+            Outcome::Deep(_) => "deep",
         }
     }
 
@@ -157,6 +167,8 @@ impl Outcome {
             Outcome::Lemma5(r) => &r.claims,
             Outcome::Lemma6(r) => &r.claims,
             Outcome::Explicit(r) => &r.claims,
+            Outcome::Generalization(r) => &r.claims,
+            Outcome::Deep(r) => &r.claims,
         }
     }
 }
@@ -174,6 +186,8 @@ pub fn run(name: &str, opts: &Options) -> Result<Outcome> {
         "lemma5" => Outcome::Lemma5(lemma5::run(opts)?),
         "lemma6" => Outcome::Lemma6(lemma6::run(opts)?),
         "explicit" => Outcome::Explicit(explicit::run(opts)?),
+        "generalization" => Outcome::Generalization(generalization::run(opts)?),
+        "deep" => Outcome::Deep(deep::run(opts)?),
         _ => {
             return Err(Error::parameter(
                 "NAME",

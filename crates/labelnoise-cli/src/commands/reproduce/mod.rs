@@ -19,17 +19,16 @@ use crate::report::{html, markdown, RenderedFigure, Section};
 use crate::rundir::{check_output_dir, write_atomic};
 use crate::UsageError;
 
+mod deep;
 mod explicit;
 mod fig1;
 mod fig2;
+mod generalization;
 mod lemma5;
 mod lemma6;
 mod one_layer;
 mod theorem1;
 mod theorem3;
-
-/// Experiments of SPEC §3 that are not implemented yet.
-const PLANNED: &[&str] = &["generalization", "deep"];
 
 /// `labelnoise reproduce`.
 #[derive(Debug, Args)]
@@ -58,13 +57,6 @@ pub fn run(args: &ReproduceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let names: Vec<&str> = match args.name.as_str() {
         "all" => experiments::ALL.to_vec(),
         n if experiments::NAMES.contains(&n) => vec![n],
-        n if PLANNED.contains(&n) => {
-            return Err(UsageError(format!(
-                "NAME: experiment {n:?} is not implemented yet; available: {}, all",
-                experiments::NAMES.join(", ")
-            ))
-            .into())
-        }
         n => {
             return Err(UsageError(format!(
                 "NAME: unknown experiment {n:?}; available: {}, all",
@@ -262,5 +254,7 @@ fn section(outcome: &Outcome, wall: f64, dir: &Path) -> anyhow::Result<Section> 
         Outcome::Lemma5(r) => lemma5::lemma5_section(r, wall, dir),
         Outcome::Lemma6(r) => lemma6::lemma6_section(r, wall, dir),
         Outcome::Explicit(r) => explicit::explicit_section(r, wall, dir),
+        Outcome::Generalization(r) => generalization::generalization_section(r, wall, dir),
+        Outcome::Deep(r) => deep::deep_section(r, wall, dir),
     }
 }
