@@ -236,3 +236,45 @@ fn generalization_writes_its_figures_and_claims() {
     }
     assert!(read(&out.join("report.md")).contains("generalization.png"));
 }
+
+#[test]
+fn settle_writes_its_figures_and_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("settle");
+    let assert = labelnoise()
+        .args([
+            "reproduce",
+            "settle",
+            "--quick",
+            "--steps-scale",
+            "1e-2",
+            "--out",
+        ])
+        .arg(&out)
+        .assert();
+    let code = assert.get_output().status.code().unwrap();
+    assert!(code == 0 || code == 1, "exit status {code}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    let claims = summary["claims"].as_array().unwrap();
+    let names: Vec<&str> = claims.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["faster", "reg-not-higher", "same-function"]);
+    let pairs = summary["experiments"][0]["results"]["pairs"]
+        .as_array()
+        .unwrap();
+    // Four starts on each of the two data sets.
+    assert_eq!(pairs.len(), 8);
+    for p in pairs {
+        assert!(p["sgd"]["reg"].as_f64().unwrap() > 0.0, "{p}");
+        assert!(p["settle"]["kind"].is_string(), "{p}");
+    }
+    for f in [
+        "settle-functions.png",
+        "settle-functions.svg",
+        "settle-comparison.png",
+        "settle-comparison.svg",
+    ] {
+        let bytes = std::fs::read(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(bytes.len() > 1000, "{f} is suspiciously small");
+    }
+}

@@ -395,14 +395,20 @@ pub fn draw(setup: &Setup, pieces: usize, size: usize, d: usize, test: &[f64]) -
         |_, _| Ok(()),
     )?;
     let (plain_proj, _) = project_to_manifold(&plain, &data, 50, 1e-12)?;
-    let settled = settle(
+    // A failure of the linear algebra inside settle (an SVD that does not converge) is
+    // recorded as its outcome, and the start is tested in its place.
+    let (settled_net, settle_outcome) = match settle(
         &plain_proj,
         &data,
         &SettleOptions {
             max_iter: SETTLE_MAX_ITER,
             ..SettleOptions::default()
         },
-    )?;
+    ) {
+        Ok(r) => (r.network, r.outcome.name().to_string()),
+        Err(crate::error::Error::Linalg(_)) => (plain_proj.clone(), "linalg-error".to_string()),
+        Err(e) => return Err(e),
+    };
 
     let interp = PiecewiseLinear::interpolant(&data);
     let interp_samples: Vec<f64> = test.iter().map(|&x| interp.eval(x)).collect();
@@ -411,12 +417,12 @@ pub fn draw(setup: &Setup, pieces: usize, size: usize, d: usize, test: &[f64]) -
         measure_net("label-noise", &noise, &data, setup, test, &truth, None)?,
         measure_net(
             "settle",
-            &settled.network,
+            &settled_net,
             &data,
             setup,
             test,
             &truth,
-            Some(settled.outcome.name().to_string()),
+            Some(settle_outcome),
         )?,
         MethodResult {
             method: "interpolant".into(),

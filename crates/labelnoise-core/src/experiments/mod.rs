@@ -12,6 +12,12 @@
 //! - [`lemma6`]: the null-space drift −T η² σ² g_N and its η² scaling.
 //! - [`explicit`]: plain SGD with an explicit η λ ∇reg term against label noise at the
 //!   equivalent λ = η σ² and larger: speed-up to the same reg, and the end points.
+//! - [`generalization`]: test error against n on random k-piece targets for plain SGD,
+//!   label noise, settle and the interpolant, with log-log slopes.
+//! - [`deep`]: depth 3 and 4 ReLU networks: do stable solutions have the fewest
+//!   convexity changes (the paper's §1.1 conjecture)?
+//! - [`settle_vs_sgd`] (`settle`): settle against long label-noise SGD from the same
+//!   starts: reg, function distance, end-point kind, wall time.
 //!
 //! Every run is reproducible from its seed (the initialisation and the SGD draws both
 //! derive from it); seeds run in parallel with rayon. The library does no printing; the
@@ -26,6 +32,7 @@ pub mod generalization;
 pub mod lemma5;
 pub mod lemma6;
 pub mod one_layer;
+pub mod settle_vs_sgd;
 pub mod theorem1;
 pub mod theorem3;
 
@@ -111,6 +118,7 @@ pub const NAMES: &[&str] = &[
     "explicit",
     "generalization",
     "deep",
+    "settle",
 ];
 
 /// The result of one experiment.
@@ -137,6 +145,8 @@ pub enum Outcome {
     Generalization(generalization::Generalization),
     /// `deep`.
     Deep(deep::Deep),
+    /// `settle`.
+    Settle(settle_vs_sgd::SettleVsSgd),
 }
 
 impl Outcome {
@@ -153,6 +163,7 @@ impl Outcome {
             Outcome::Explicit(_) => "explicit",
             Outcome::Generalization(_) => "generalization",
             Outcome::Deep(_) => "deep",
+            Outcome::Settle(_) => "settle",
         }
     }
 
@@ -169,6 +180,7 @@ impl Outcome {
             Outcome::Explicit(r) => &r.claims,
             Outcome::Generalization(r) => &r.claims,
             Outcome::Deep(r) => &r.claims,
+            Outcome::Settle(r) => &r.claims,
         }
     }
 }
@@ -188,6 +200,7 @@ pub fn run(name: &str, opts: &Options) -> Result<Outcome> {
         "explicit" => Outcome::Explicit(explicit::run(opts)?),
         "generalization" => Outcome::Generalization(generalization::run(opts)?),
         "deep" => Outcome::Deep(deep::run(opts)?),
+        "settle" => Outcome::Settle(settle_vs_sgd::run(opts)?),
         _ => {
             return Err(Error::parameter(
                 "NAME",

@@ -27,6 +27,7 @@ mod generalization;
 mod lemma5;
 mod lemma6;
 mod one_layer;
+mod settle_vs_sgd;
 mod theorem1;
 mod theorem3;
 
@@ -34,7 +35,7 @@ mod theorem3;
 #[derive(Debug, Args)]
 pub struct ReproduceArgs {
     /// The experiment: fig1, fig2, one-layer, theorem1, theorem3, lemma5, lemma6, explicit,
-    /// or all.
+    /// generalization, deep, settle, or all.
     #[arg(value_name = "NAME")]
     pub name: String,
     /// Output directory.
@@ -256,5 +257,6 @@ fn section(outcome: &Outcome, wall: f64, dir: &Path) -> anyhow::Result<Section> 
         Outcome::Explicit(r) => explicit::explicit_section(r, wall, dir),
         Outcome::Generalization(r) => generalization::generalization_section(r, wall, dir),
         Outcome::Deep(r) => deep::deep_section(r, wall, dir),
+        Outcome::Settle(r) => settle_vs_sgd::settle_section(r, wall, dir),
     }
 }
