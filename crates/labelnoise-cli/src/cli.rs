@@ -33,7 +33,7 @@ pub struct AnalyzeArgs {
     /// Model file (.json or .safetensors) or built-in model (fig1-minimal, fig1-wiggly).
     #[arg(long, value_name = "M")]
     pub model: String,
-    /// Data file (.json or .csv) or built-in data set (fig1).
+    /// Data: a .json or .csv file, a NumPy pair X.npy,Y.npy, or a built-in data set (fig1).
     #[arg(long, value_name = "D")]
     pub data: String,
     /// Print one JSON object instead of a table.
@@ -72,7 +72,7 @@ pub struct AnalyzeArgs {
 /// `labelnoise train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Data file (.json or .csv) or built-in data set (fig1).
+    /// Data: a .json or .csv file, a NumPy pair X.npy,Y.npy, or a built-in data set (fig1).
     #[arg(long, value_name = "D")]
     pub data: String,
     /// Width of a hidden layer; repeat for deeper networks (--hidden 64 --hidden 64).

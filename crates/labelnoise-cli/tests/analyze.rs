@@ -290,3 +290,58 @@ fn safetensors_models_load() {
         .success()
         .stdout(predicate::str::contains("\"verdict\":\"non-repellent\""));
 }
+
+/// A little-endian f8 NPY file (format 1.0) of the given shape.
+fn write_npy(dir: &Path, name: &str, shape: &str, values: &[f64]) -> String {
+    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    for v in values {
+        bytes.extend(v.to_le_bytes());
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn npy_pairs_give_the_same_analysis_as_the_builtin() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = labelnoise_core::builtin::FIG1_X;
+    let y = labelnoise_core::builtin::FIG1_Y;
+    let xs = write_npy(dir.path(), "x.npy", "(12, 1)", &x);
+    let ys = write_npy(dir.path(), "y.npy", "(12,)", &y);
+    let run = |data: &str| -> serde_json::Value {
+        let out = labelnoise()
+            .args(["analyze", "--model", "fig1-wiggly", "--data", data, "--json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice(&out).unwrap()
+    };
+    let a = run(&format!("{xs},{ys}"));
+    let b = run("fig1");
+    assert_eq!(a["reg"], b["reg"]);
+    assert_eq!(a["null_reg_grad_norm"], b["null_reg_grad_norm"]);
+    // A y file with the wrong number of labels: exit 2, naming the file and field.
+    let short = write_npy(dir.path(), "short.npy", "(11,)", &y[..11]);
+    labelnoise()
+        .args([
+            "analyze",
+            "--model",
+            "fig1-wiggly",
+            "--data",
+            &format!("{xs},{short}"),
+        ])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("short.npy: shape:"));
+}

@@ -94,11 +94,24 @@ impl Dataset {
         &self.y
     }
 
-    /// Reads a data set from a built-in name (see [`crate::builtin`]) or a file: `.csv`
-    /// as CSV, anything else as JSON.
+    /// Reads a data set from a built-in name (see [`crate::builtin`]), a pair of NumPy
+    /// files `X.npy,Y.npy` ([`Dataset::from_npy`]), or a file: `.csv` as CSV, anything
+    /// else as JSON.
     pub fn load(spec: &str) -> Result<Self> {
         if let Some(data) = crate::builtin::dataset(spec) {
             return Ok(data);
+        }
+        if let Some((xs, ys)) = spec.split_once(',') {
+            let is_npy = |p: &str| p.to_ascii_lowercase().ends_with(".npy");
+            if is_npy(xs) && is_npy(ys) {
+                let read = |p: &str| {
+                    std::fs::read(p).map_err(|source| Error::Io {
+                        file: p.to_string(),
+                        source,
+                    })
+                };
+                return Self::from_npy(&read(xs)?, xs, &read(ys)?, ys);
+            }
         }
         let path = Path::new(spec);
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
@@ -221,6 +234,56 @@ impl Dataset {
         Self::new(dim, x, y, origin)
     }
 
+    /// Reads x from one NPY file and y from another (SPEC §2: "NPY pairs"): x of shape
+    /// (n, d) or (n,) (then d = 1), y of shape (n,) or (n, 1); dtypes f8, f4, and signed
+    /// or unsigned integers up to 8 bytes (converted to f64), either byte order, C or
+    /// Fortran order. `x_origin` and `y_origin` name the files in errors.
+    pub fn from_npy(
+        x_bytes: &[u8],
+        x_origin: &str,
+        y_bytes: &[u8],
+        y_origin: &str,
+    ) -> Result<Self> {
+        let (x_shape, x) = read_npy(x_bytes, x_origin)?;
+        let (y_shape, y) = read_npy(y_bytes, y_origin)?;
+        let dim = match x_shape[..] {
+            [_] => 1,
+            [_, d] => d,
+            _ => {
+                return Err(Error::invalid(
+                    x_origin,
+                    "shape",
+                    format!("x must have shape (n, d) or (n,), found {x_shape:?}"),
+                ))
+            }
+        };
+        if !matches!(y_shape[..], [_] | [_, 1]) {
+            return Err(Error::invalid(
+                y_origin,
+                "shape",
+                format!("y must have shape (n,) or (n, 1), found {y_shape:?}"),
+            ));
+        }
+        if x_shape[0] != y_shape[0] {
+            return Err(Error::invalid(
+                y_origin,
+                "shape",
+                format!(
+                    "y has {} labels but {x_origin} has {} points",
+                    y_shape[0], x_shape[0]
+                ),
+            ));
+        }
+        if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                y_origin,
+                format!("y[{i}]"),
+                format!("is not finite ({})", y[i]),
+            ));
+        }
+        Self::new(dim, x, y, x_origin)
+    }
+
     /// The JSON form of SPEC §2.
     pub fn to_json(&self) -> String {
         let x: Vec<&[f64]> = (0..self.len()).map(|i| self.x(i)).collect();
@@ -236,6 +299,102 @@ impl Dataset {
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         Some(pts)
     }
+}
+
+/// The shape and the values (in C order, as f64) of an NPY file.
+fn read_npy(bytes: &[u8], origin: &str) -> Result<(Vec<usize>, Vec<f64>)> {
+    use npyz::{DType, NpyFile, Order, TypeChar};
+    let malformed =
+        |e: std::io::Error| Error::invalid(origin, "header", format!("not a valid NPY file: {e}"));
+    let npy = NpyFile::new(bytes).map_err(malformed)?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
+    let order = npy.order();
+    let DType::Plain(ts) = npy.dtype() else {
+        return Err(Error::invalid(
+            origin,
+            "dtype",
+            "structured or array dtypes are not supported; expected a numeric array",
+        ));
+    };
+    let bad = |e: std::io::Error| Error::invalid(origin, "data", format!("cannot read: {e}"));
+    let values: Vec<f64> = match (ts.type_char(), ts.size_field()) {
+        (TypeChar::Float, 8) => npy.into_vec::<f64>().map_err(bad)?,
+        (TypeChar::Float, 4) => npy
+            .into_vec::<f32>()
+            .map_err(bad)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        (TypeChar::Int, 8) => npy
+            .into_vec::<i64>()
+            .map_err(bad)?
+            .into_iter()
+            .map(|v| v as f64)
+            .collect(),
+        (TypeChar::Int, 4) => npy
+            .into_vec::<i32>()
+            .map_err(bad)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        (TypeChar::Int, 2) => npy
+            .into_vec::<i16>()
+            .map_err(bad)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        (TypeChar::Int, 1) => npy
+            .into_vec::<i8>()
+            .map_err(bad)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        (TypeChar::Uint, 8) => npy
+            .into_vec::<u64>()
+            .map_err(bad)?
+            .into_iter()
+            .map(|v| v as f64)
+            .collect(),
+        (TypeChar::Uint, 4) => npy
+            .into_vec::<u32>()
+            .map_err(bad)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        (TypeChar::Uint, 2) => npy
+            .into_vec::<u16>()
+            .map_err(bad)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        (TypeChar::Uint, 1) => npy
+            .into_vec::<u8>()
+            .map_err(bad)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        _ => {
+            return Err(Error::invalid(
+                origin,
+                "dtype",
+                format!("unsupported dtype {ts}; expected float or integer"),
+            ))
+        }
+    };
+    // Fortran order stores the first index fastest: transpose a 2-D array to C order.
+    let values = match (order, &shape[..]) {
+        (Order::Fortran, [rows, cols]) if *rows > 1 && *cols > 1 => {
+            let mut c = vec![0.0; values.len()];
+            for i in 0..*rows {
+                for j in 0..*cols {
+                    c[i * cols + j] = values[j * rows + i];
+                }
+            }
+            c
+        }
+        _ => values,
+    };
+    Ok((shape, values))
 }
 
 /// A JSON value as a finite f64, or an error naming `origin` and `field`.
@@ -285,6 +444,83 @@ mod tests {
         assert!(e.to_string().starts_with("d.json: y:"), "{e}");
         let e = Dataset::from_json(r#"{"x": [], "y": []}"#, "d.json").unwrap_err();
         assert!(e.to_string().contains("no points"), "{e}");
+    }
+
+    /// An NPY file (format 1.0, little endian) with the given dtype, shape and payload.
+    fn npy(descr: &str, fortran: bool, shape: &[usize], payload: &[u8]) -> Vec<u8> {
+        let shape = match shape {
+            [n] => format!("({n},)"),
+            s => format!(
+                "({})",
+                s.iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let mut header = format!(
+            "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+            if fortran { "True" } else { "False" }
+        );
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend((header.len() as u16).to_le_bytes());
+        out.extend(header.as_bytes());
+        out.extend(payload);
+        out
+    }
+
+    fn f8(v: &[f64]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn parses_npy_pairs_of_every_layout() {
+        // x (3, 2) in C order, y (3,).
+        let x = npy("<f8", false, &[3, 2], &f8(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+        let y = npy("<f8", false, &[3], &f8(&[7.0, 8.0, 9.0]));
+        let d = Dataset::from_npy(&x, "x.npy", &y, "y.npy").unwrap();
+        assert_eq!((d.len(), d.dim()), (3, 2));
+        assert_eq!(d.x(1), &[3.0, 4.0]);
+        assert_eq!(d.ys(), &[7.0, 8.0, 9.0]);
+        // The same x in Fortran order, y as (3, 1) f4, x as 1-D integers.
+        let xf = npy("<f8", true, &[3, 2], &f8(&[1.0, 3.0, 5.0, 2.0, 4.0, 6.0]));
+        let y4: Vec<u8> = [7.0f32, 8.0, 9.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let y4 = npy("<f4", false, &[3, 1], &y4);
+        assert_eq!(Dataset::from_npy(&xf, "x.npy", &y4, "y.npy").unwrap(), d);
+        let xi: Vec<u8> = [1i64, -2, 3].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let xi = npy("<i8", false, &[3], &xi);
+        let d1 = Dataset::from_npy(&xi, "x.npy", &y, "y.npy").unwrap();
+        assert_eq!((d1.dim(), d1.xs()), (1, &[1.0, -2.0, 3.0][..]));
+    }
+
+    #[test]
+    fn npy_errors_name_the_file_and_field() {
+        let x = npy("<f8", false, &[3], &f8(&[1.0, 2.0, 3.0]));
+        let y2 = npy("<f8", false, &[2], &f8(&[1.0, 2.0]));
+        let e = Dataset::from_npy(&x, "x.npy", &y2, "y.npy").unwrap_err();
+        assert!(e.to_string().starts_with("y.npy: shape:"), "{e}");
+        let ynan = npy("<f8", false, &[3], &f8(&[1.0, f64::NAN, 2.0]));
+        let e = Dataset::from_npy(&x, "x.npy", &ynan, "y.npy").unwrap_err();
+        assert!(e.to_string().starts_with("y.npy: y[1]:"), "{e}");
+        let xnan = npy("<f8", false, &[3], &f8(&[1.0, f64::INFINITY, 2.0]));
+        let y = npy("<f8", false, &[3], &f8(&[1.0, 2.0, 3.0]));
+        let e = Dataset::from_npy(&xnan, "x.npy", &y, "y.npy").unwrap_err();
+        assert!(e.to_string().starts_with("x.npy: x[1][0]:"), "{e}");
+        let e = Dataset::from_npy(b"not npy at all", "x.npy", &y, "y.npy").unwrap_err();
+        assert!(e.to_string().starts_with("x.npy: header:"), "{e}");
+        let x3 = npy("<f8", false, &[1, 1, 3], &f8(&[1.0, 2.0, 3.0]));
+        let e = Dataset::from_npy(&x3, "x.npy", &y, "y.npy").unwrap_err();
+        assert!(e.to_string().starts_with("x.npy: shape:"), "{e}");
+        let xc = npy("<c16", false, &[1], &f8(&[1.0, 2.0]));
+        let e = Dataset::from_npy(&xc, "x.npy", &y, "y.npy").unwrap_err();
+        assert!(e.to_string().starts_with("x.npy: dtype:"), "{e}");
     }
 
     #[test]

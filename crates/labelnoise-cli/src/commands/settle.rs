@@ -27,7 +27,7 @@ pub struct SettleArgs {
     /// Model file (.json or .safetensors) or built-in model.
     #[arg(long, value_name = "M")]
     pub model: String,
-    /// Data file (.json or .csv) or built-in data set.
+    /// Data: a .json or .csv file, a NumPy pair X.npy,Y.npy, or a built-in data set (fig1).
     #[arg(long, value_name = "D")]
     pub data: String,
     /// Output directory.
