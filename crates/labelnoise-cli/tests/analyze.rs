@@ -318,7 +318,14 @@ fn npy_pairs_give_the_same_analysis_as_the_builtin() {
     let ys = write_npy(dir.path(), "y.npy", "(12,)", &y);
     let run = |data: &str| -> serde_json::Value {
         let out = labelnoise()
-            .args(["analyze", "--model", "fig1-wiggly", "--data", data, "--json"])
+            .args([
+                "analyze",
+                "--model",
+                "fig1-wiggly",
+                "--data",
+                data,
+                "--json",
+            ])
             .assert()
             .success()
             .get_output()

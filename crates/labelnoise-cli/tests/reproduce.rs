@@ -218,7 +218,11 @@ fn generalization_writes_its_figures_and_claims() {
     let names: Vec<&str> = claims.iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["label-noise-rate", "settle-rate", "noise-not-worse-than-plain"]
+        [
+            "label-noise-rate",
+            "settle-rate",
+            "noise-not-worse-than-plain"
+        ]
     );
     let results = &summary["experiments"][0]["results"];
     // 3 pieces x 4 sizes x 3 draws, four methods each; 4 methods x 12 cells.
