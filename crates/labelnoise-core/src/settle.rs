@@ -333,7 +333,7 @@ fn serialize_network<S: Serializer>(net: &Network, s: S) -> std::result::Result<
 /// Pinning moves kinks that are already within `kink_snap_tol` of their points onto
 /// them; the move is accepted when reg rises by at most `PIN_RISE` · |reg| (or the
 /// step slack, if larger). Larger rises mean the fit does not let the kinks sit there.
-pub const PIN_RISE: f64 = 1e-12;
+pub const PIN_RISE: f64 = 1e-8;
 
 /// A pin is released when ⟨∇z, g⟩ > `RELEASE_TOL` · ||∇z|| ||g|| (clearly away).
 const RELEASE_TOL: f64 = 1e-8;
