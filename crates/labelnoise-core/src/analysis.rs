@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::kernels::norm;
 use crate::network::Network;
 use crate::regularizer::Batch;
-use crate::shape::{shape_report, ReluUnits, ShapeOptions, ShapeReport};
+use crate::shape::{network_shape_report, ShapeOptions, ShapeReport};
 use crate::stability::{verdict, NullSpace, Tolerances, Verdict};
 use crate::units::{unit_report, UnitOptions, UnitReport};
 
@@ -97,7 +97,9 @@ pub struct Analysis {
     pub tolerances: Tolerances,
     /// Live ReLU units with a kink on a data point (empty if none).
     pub nonsmooth: Vec<NonsmoothUnit>,
-    /// Theorem 1 shape report, for 1-D one-hidden-layer ReLU networks.
+    /// Theorem 1 shape report, for 1-D ReLU networks of any depth (hidden layers relu or
+    /// identity, at least one relu): exact kinks from the region walk of
+    /// [`crate::piecewise`] for deeper networks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shape: Option<ShapeReport>,
     /// Theorem 3 unit classes, for one-hidden-layer tanh/logistic networks on one point.
@@ -127,10 +129,7 @@ pub fn analyze(net: &Network, data: &Dataset, opts: &AnalyzeOptions) -> Result<A
     drop(null_space);
     let reg_grad_norm = norm(&reg_grad);
     let null_reg_grad_norm = norm(&null_reg_grad);
-    let shape = match ReluUnits::from_network(net) {
-        Some(units) => Some(shape_report(&units, data, &opts.shape)?),
-        None => None,
-    };
+    let shape = network_shape_report(net, data, &opts.shape)?;
     let units = unit_report(net, data, &opts.units)?;
     Ok(Analysis {
         model: net.describe(),

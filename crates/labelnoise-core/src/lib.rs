@@ -28,6 +28,7 @@ pub mod experiments;
 pub mod kernels;
 pub mod model_io;
 pub mod network;
+pub mod piecewise;
 pub mod regularizer;
 pub mod settle;
 pub mod shape;

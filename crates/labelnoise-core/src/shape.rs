@@ -17,8 +17,16 @@
 //! co-linear data points. [`shape_report`] measures exactly these quantities for a
 //! given θ, plus the curve length ∫ sqrt(1 + f'(x)²) dx over [x_1, x_n].
 //!
-//! [`curve_length_of`] measures the curve length of any 1-D function (tanh or deep
-//! networks) by adaptive refinement of chord lengths.
+//! Deeper 1-D networks whose hidden layers are relu (or identity) are piecewise linear
+//! too, with kinks where any unit of any layer switches and the slope actually jumps;
+//! [`crate::piecewise::PiecewiseLinear`] finds them exactly by walking the activation
+//! regions, and [`piecewise_shape_report`] measures the same quantities from them (the
+//! paper's §1.1 conjecture is that Theorem 1 extends to such networks).
+//! [`network_shape_report`] picks the right one for a network. Both share one
+//! implementation working from the list of kinks and pieces.
+//!
+//! [`curve_length_of`] measures the curve length of any 1-D function (tanh networks)
+//! by adaptive refinement of chord lengths.
 
 use serde::Serialize;
 
@@ -26,6 +34,7 @@ use crate::activation::Activation;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::network::Network;
+use crate::piecewise::PiecewiseLinear;
 
 /// Kinks closer than `MERGE_TOL · max(1, |x|)` are one kink.
 const MERGE_TOL: f64 = 1e-12;
@@ -182,21 +191,7 @@ impl ReluUnits {
     /// The exact curve length ∫_lo^hi sqrt(1 + f'(x)²) dx: the sum over the pieces
     /// of (length of the piece inside [lo, hi]) · sqrt(1 + slope²). 0 when hi ≤ lo.
     pub fn curve_length(&self, lo: f64, hi: f64) -> f64 {
-        if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
-            return 0.0;
-        }
-        self.pieces()
-            .iter()
-            .map(|p| {
-                let from = p.from.map_or(lo, |f| f.max(lo));
-                let to = p.to.map_or(hi, |t| t.min(hi));
-                if to > from {
-                    (to - from) * p.slope.hypot(1.0)
-                } else {
-                    0.0
-                }
-            })
-            .sum()
+        pieces_curve_length(&self.pieces(), lo, hi)
     }
 
     /// Parameter error if the units are not all finite or have different lengths.
@@ -237,12 +232,17 @@ pub struct Piece {
 /// One (merged) kink of f.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Kink {
-    /// Where the kink is, −b_i/a_i.
+    /// Where the kink is (−b_i/a_i for one hidden layer).
     pub x: f64,
-    /// The slope jump Σ c_i |a_i| over its units: > 0 convex, < 0 concave.
+    /// The slope jump (Σ c_i |a_i| over its units for one hidden layer; for deeper
+    /// networks the difference of the neighbouring slopes): > 0 convex, < 0 concave.
     pub jump: f64,
-    /// The hidden units with their kink here.
+    /// The hidden units with their kink here. For deeper networks: the units of the
+    /// first hidden layer among `layer_units`.
     pub units: Vec<usize>,
+    /// (hidden layer, unit), both 0-based, of every unit that switches here (for one
+    /// hidden layer: (0, i) for i in `units`).
+    pub layer_units: Vec<[usize; 2]>,
     /// The index, in the data sorted by x, of the data point the kink is on (within
     /// `on_point_tol · (x_n − x_1)`), if any.
     pub data_point: Option<usize>,
@@ -292,6 +292,9 @@ pub struct ShapeReport {
     pub pieces: Vec<Piece>,
     /// Sign changes of the significant slope jumps strictly inside (x_1, x_n).
     pub convexity_changes: usize,
+    /// Kinks strictly inside (x_1, x_n) with a significant jump (non-zero and at least
+    /// `jump_threshold` · the largest |jump| inside).
+    pub kinks_inside: usize,
     /// Sign changes of the non-zero second differences of the data: the fewest
     /// changes of convexity any interpolant of the data has on (x_1, x_n).
     pub min_convexity_changes: usize,
@@ -327,6 +330,88 @@ pub struct ShapeReport {
 /// repeated x value, options that are NaN, infinite or negative, or units that are
 /// not finite or of different lengths ([`Error::Parameter`]).
 pub fn shape_report(units: &ReluUnits, data: &Dataset, opts: &ShapeOptions) -> Result<ShapeReport> {
+    check_options(opts)?;
+    units.validate()?;
+    let kinks = units
+        .kinks()
+        .into_iter()
+        .map(|(x, jump, units)| Kink {
+            x,
+            jump,
+            layer_units: units.iter().map(|&u| [0, u]).collect(),
+            units,
+            data_point: None,
+        })
+        .collect();
+    report_from_parts(kinks, units.pieces(), &|x| units.eval(x), data, opts)
+}
+
+/// The Theorem 1 shape report of a deep (or shallow) 1-D relu network in its exact
+/// piecewise-linear form, with the rules of [`shape_report`].
+///
+/// The kinks are the breakpoints of `f` where the slope jumps
+/// ([`PiecewiseLinear::kinks`]); their jump is the difference of the neighbouring
+/// pieces' slopes, their `layer_units` the units that switch there. Breakpoints where
+/// units switch but the slope does not change are not kinks. Errors as for
+/// [`shape_report`] (without the units).
+pub fn piecewise_shape_report(
+    f: &PiecewiseLinear,
+    data: &Dataset,
+    opts: &ShapeOptions,
+) -> Result<ShapeReport> {
+    check_options(opts)?;
+    let pieces = f.pieces();
+    let kinks = f
+        .kinks()
+        .zip(pieces.windows(2))
+        .map(|(b, w)| {
+            let mut layer_units: Vec<[usize; 2]> = b
+                .switches
+                .iter()
+                .map(|s| [s.unit.layer, s.unit.unit])
+                .collect();
+            layer_units.sort_unstable();
+            Kink {
+                x: b.x,
+                jump: w[1].slope - w[0].slope,
+                units: layer_units
+                    .iter()
+                    .filter(|lu| lu[0] == 0)
+                    .map(|lu| lu[1])
+                    .collect(),
+                layer_units,
+                data_point: None,
+            }
+        })
+        .collect();
+    report_from_parts(kinks, pieces, &|x| f.eval(x), data, opts)
+}
+
+/// The Theorem 1 shape report of any 1-D network whose hidden layers are relu or
+/// identity, with at least one relu layer; `Ok(None)` for other networks.
+///
+/// One hidden relu layer goes through [`ReluUnits`] and [`shape_report`] (the paper's
+/// f(x) = Σ c_i relu(a_i x + b_i) + s x + b, kinks per unit); anything deeper through
+/// [`PiecewiseLinear`] and [`piecewise_shape_report`].
+pub fn network_shape_report(
+    net: &Network,
+    data: &Dataset,
+    opts: &ShapeOptions,
+) -> Result<Option<ShapeReport>> {
+    if let Some(units) = ReluUnits::from_network(net) {
+        return shape_report(&units, data, opts).map(Some);
+    }
+    if !PiecewiseLinear::applies_to(net) {
+        return Ok(None);
+    }
+    match PiecewiseLinear::from_network(net) {
+        Some(f) => piecewise_shape_report(&f, data, opts).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Fails on options that are NaN, infinite or negative.
+fn check_options(opts: &ShapeOptions) -> Result<()> {
     for (name, value) in [
         ("jump_threshold", opts.jump_threshold),
         ("fit_tol", opts.fit_tol),
@@ -339,7 +424,18 @@ pub fn shape_report(units: &ReluUnits, data: &Dataset, opts: &ShapeOptions) -> R
             ));
         }
     }
-    units.validate()?;
+    Ok(())
+}
+
+/// The shared core of the shape reports: everything from the kinks (sorted by x, with
+/// `data_point` still to be filled in), the pieces and f.
+fn report_from_parts(
+    kinks: Vec<Kink>,
+    pieces: Vec<Piece>,
+    f: &dyn Fn(f64) -> f64,
+    data: &Dataset,
+    opts: &ShapeOptions,
+) -> Result<ShapeReport> {
     let Some(pts) = data.sorted_1d() else {
         return Err(Error::Mismatch {
             message: format!(
@@ -370,14 +466,11 @@ pub fn shape_report(units: &ReluUnits, data: &Dataset, opts: &ShapeOptions) -> R
     // Strictly inside (lo, hi), a kink within the on-point tolerance of an end being on it.
     let inside = |x: f64, lo: f64, hi: f64| x - lo > on_tol && hi - x > on_tol;
 
-    let kinks: Vec<Kink> = units
-        .kinks()
+    let kinks: Vec<Kink> = kinks
         .into_iter()
-        .map(|(x, jump, units)| Kink {
-            x,
-            jump,
-            units,
-            data_point: point_at(&xs, x, on_tol),
+        .map(|k| Kink {
+            data_point: point_at(&xs, k.x, on_tol),
+            ..k
         })
         .collect();
 
@@ -387,12 +480,13 @@ pub fn shape_report(units: &ReluUnits, data: &Dataset, opts: &ShapeOptions) -> R
         .fold(0.0f64, |m, k| m.max(k.jump.abs()));
     let cutoff = opts.jump_threshold * largest;
     let significant = |jump: f64| jump != 0.0 && jump.abs() >= cutoff;
-    let convexity_changes = sign_changes(
-        kinks
-            .iter()
-            .filter(|k| inside(k.x, x1, xn) && significant(k.jump))
-            .map(|k| k.jump),
-    );
+    let inside_jumps: Vec<f64> = kinks
+        .iter()
+        .filter(|k| inside(k.x, x1, xn) && significant(k.jump))
+        .map(|k| k.jump)
+        .collect();
+    let kinks_inside = inside_jumps.len();
+    let convexity_changes = sign_changes(inside_jumps.into_iter());
 
     // second[j - 1] is the second difference at the x-sorted point j (1 ≤ j ≤ n − 2),
     // already set to 0 when within the co-linearity tolerance.
@@ -426,7 +520,7 @@ pub fn shape_report(units: &ReluUnits, data: &Dataset, opts: &ShapeOptions) -> R
 
     let max_abs_residual = pts
         .iter()
-        .map(|&(x, y)| (units.eval(x) - y).abs())
+        .map(|&(x, y)| (f(x) - y).abs())
         .fold(0.0f64, |m, r| if r > m || r.is_nan() { r } else { m });
     let interpolates = max_abs_residual <= opts.fit_tol;
     let theorem1 = interpolates
@@ -434,17 +528,39 @@ pub fn shape_report(units: &ReluUnits, data: &Dataset, opts: &ShapeOptions) -> R
         && colinear_triples.iter().all(|t| t.linear);
 
     Ok(ShapeReport {
-        pieces: units.pieces(),
+        curve_length: pieces_curve_length(&pieces, x1, xn),
+        pieces,
         kinks,
         convexity_changes,
+        kinks_inside,
         min_convexity_changes,
         jump_threshold: opts.jump_threshold,
         colinear_triples,
-        curve_length: units.curve_length(x1, xn),
         interpolates,
         max_abs_residual,
         theorem1,
     })
+}
+
+/// The exact curve length ∫_lo^hi sqrt(1 + f'(x)²) dx of a piecewise-linear f given by
+/// its pieces (left to right, covering [lo, hi]): the sum over the pieces of (length of
+/// the piece inside [lo, hi]) · sqrt(1 + slope²). 0 when hi ≤ lo.
+pub fn pieces_curve_length(pieces: &[Piece], lo: f64, hi: f64) -> f64 {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
+        return 0.0;
+    }
+    pieces
+        .iter()
+        .map(|p| {
+            let from = p.from.map_or(lo, |f| f.max(lo));
+            let to = p.to.map_or(hi, |t| t.min(hi));
+            if to > from {
+                (to - from) * p.slope.hypot(1.0)
+            } else {
+                0.0
+            }
+        })
+        .sum()
 }
 
 /// The index of the sorted x nearest to `x`, if it is within `tol`.

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::kernels::norm;
 use crate::network::Network;
 use crate::regularizer::Batch;
-use crate::shape::{shape_report, ReluUnits, ShapeOptions};
+use crate::shape::{network_shape_report, ShapeOptions};
 use crate::stability::NullSpace;
 
 /// What a training run records at one step.
@@ -23,7 +23,8 @@ pub struct Metrics {
     pub null_reg_grad_norm: f64,
     /// ||θ||.
     pub param_norm: f64,
-    /// ∫_{x_1}^{x_n} sqrt(1 + f'(x)²) dx, for 1-D one-hidden-layer relu networks.
+    /// ∫_{x_1}^{x_n} sqrt(1 + f'(x)²) dx, for 1-D relu networks of any depth
+    /// (hidden layers relu or identity; exact, from their linear pieces).
     pub curve_length: Option<f64>,
     /// Convexity changes on (x_1, x_n) (Theorem 1), same networks.
     pub convexity_changes: Option<usize>,
@@ -51,9 +52,10 @@ pub fn metrics(net: &Network, data: &Dataset, step: u64) -> Result<Metrics> {
     let null_reg_grad_norm = norm(&null_space.project_null_space(&reg_grad));
     let param_norm = norm(&net.params());
     // The shape report needs at least two distinct x values; without them (or for other
-    // networks) these metrics are simply not defined.
-    let shape = ReluUnits::from_network(net)
-        .and_then(|units| shape_report(&units, data, &ShapeOptions::default()).ok());
+    // networks, e.g. tanh) these metrics are simply not defined.
+    let shape = network_shape_report(net, data, &ShapeOptions::default())
+        .ok()
+        .flatten();
     Ok(Metrics {
         step,
         train_loss,
