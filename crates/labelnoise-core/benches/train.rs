@@ -5,8 +5,10 @@
 //! σ = 0.5, η = 1e-3, batch 1 — on the fused kernel, the general path, a plain Rust
 //! two-pass loop, and a plain C two-pass loop built with `cc -O3 -march=native` (skipped
 //! when no C compiler is found); then a dying-units run (most units at ~1e-305) with and
-//! without the subnormal guard, and a depth-3 width-256 tanh network on the general path
-//! with its achieved GFLOP/s. `LABELNOISE_BENCH_SCALE=0.1` shortens every run.
+//! without the subnormal guard, a depth-3 width-256 tanh network on the general path
+//! with its achieved GFLOP/s, and the step with explicit regularization (exact ∇reg over
+//! all 12 points) on the `reproduce explicit` network against a plain step.
+//! `LABELNOISE_BENCH_SCALE=0.1` shortens every run.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -200,6 +202,26 @@ fn main() {
         let general = time_trainer(&net, &data, &config(), Kernel::General, steps);
         println!("tanh, m = {m:>4}: fused {fused:>8.1} ns/step, general {general:>8.1} ns/step");
     }
+
+    // Explicit regularization on the `reproduce explicit` network (relu, width 32, skip and
+    // output bias): σ = 0, λ = 10 η σ² with σ = 0.5, ∇reg exact over the n = 12 points.
+    println!();
+    let net = init_network(&arch(vec![32], Activation::Relu), 0, 1.0).expect("net");
+    let reg_cfg = TrainConfig {
+        noise: 0.0,
+        explicit_reg: 10.0 * 1e-3 * 0.25,
+        ..config()
+    };
+    let steps = ((400_000.0 * sc) as u64).max(1000);
+    let explicit = time_trainer(&net, &data, &reg_cfg, Kernel::General, steps);
+    let steps = ((10_000_000.0 * sc) as u64).max(1000);
+    let plain = time_trainer(&net, &data, &config(), Kernel::Fused, steps);
+    let plain_general = time_trainer(&net, &data, &config(), Kernel::General, steps);
+    println!(
+        "explicit-reg step, width 32, n=12: {explicit:.0} ns/step; plain step {plain:.1} ns \
+         (fused; general path {plain_general:.1} ns); ratio {:.1}",
+        explicit / plain
+    );
 
     // Dying units: 3/4 of the units start at ~1e-305, so products such as g·c·x are subnormal.
     println!();

@@ -599,3 +599,138 @@ fn metrics_report_loss_reg_and_shape() {
     let (tanh, _) = fig1_net(4, Activation::Tanh, 0);
     assert_eq!(metrics(&tanh, &data, 0).unwrap().curve_length, None);
 }
+
+/// A small deterministic generator for random networks and data (xorshift64*).
+struct Draws(u64);
+
+impl Draws {
+    fn uniform(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let v = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        (v >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    }
+}
+
+/// Random networks of every shape the general path handles: 1-D and multi-D inputs,
+/// depth 1 to 3, with and without biases, frozen layers (first, middle, output), a
+/// trainable, frozen or absent skip. The first three have the column-then-output shape
+/// of the general path's one-sweep kernels.
+fn random_networks(act: Activation, seed: u64) -> Vec<(Network, Dataset)> {
+    #[allow(clippy::type_complexity)]
+    let shapes: [(usize, &[usize], bool, bool, Option<bool>, &[usize]); 9] = [
+        (1, &[7], true, true, Some(false), &[]),
+        (1, &[9], false, false, Some(true), &[]),
+        (1, &[6], true, true, None, &[1]),
+        (1, &[5, 4], true, true, Some(false), &[]),
+        (1, &[3, 4, 2], true, false, Some(false), &[0]),
+        (2, &[4, 3, 5], true, true, Some(false), &[1]),
+        (3, &[4, 3], false, true, Some(true), &[0]),
+        (2, &[5], true, false, None, &[]),
+        (1, &[4, 6, 3], true, true, Some(false), &[3]),
+    ];
+    let mut rng = Draws(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    shapes
+        .iter()
+        .map(|&(d, hidden, hidden_bias, output_bias, skip, frozen)| {
+            let arch = Architecture {
+                input_dim: d,
+                hidden: hidden.to_vec(),
+                activation: act,
+                hidden_bias,
+                output_bias,
+                skip: skip.is_some(),
+                frozen_layers: frozen.to_vec(),
+                frozen_skip: skip == Some(true),
+            };
+            let net = arch
+                .build(|_, fan_in, _| 1.5 * rng.uniform() / (fan_in as f64).sqrt())
+                .unwrap();
+            let n = 5;
+            let x: Vec<f64> = (0..n * d).map(|_| 2.0 * rng.uniform()).collect();
+            let y: Vec<f64> = (0..n).map(|_| rng.uniform()).collect();
+            (net, Dataset::new(d, x, y, "random").unwrap())
+        })
+        .collect()
+}
+
+/// One step of the general path with explicit regularization (σ = 0, batch 1) equals
+/// θ − η (2 e_i ∇h_i + λ ∇reg(θ)) for the sampled i, with ∇reg from the regularizer
+/// module and ∇h_i from `derivatives`, to 1e-12 of the update's size; λ = 0 checks the
+/// plain step of the same kernels.
+#[test]
+fn explicit_step_matches_the_regularizer_on_random_networks() {
+    use labelnoise_core::derivatives::gradient;
+    let lr = 0.01;
+    for act in Activation::ALL {
+        for (k, (net, data)) in random_networks(act, 3).into_iter().enumerate() {
+            let (_, grad_reg) = reg_and_gradient(&net, &data).unwrap();
+            let theta = net.params();
+            for lambda in [0.7, 0.0] {
+                let c = TrainConfig {
+                    explicit_reg: lambda,
+                    seed: k as u64,
+                    ..cfg(lr, 0.0)
+                };
+                let mut t = trainer(&net, &data, &c, Kernel::General);
+                assert_eq!(t.run_until(1), RunStatus::Ok);
+                let got = t.params();
+                // The candidate of every sample i; the trainer drew one of them.
+                let best = (0..data.len())
+                    .map(|i| {
+                        let e = net.eval(data.x(i)) - data.y(i);
+                        let grad = gradient(&net, data.x(i));
+                        let want: Vec<f64> = (0..theta.len())
+                            .map(|q| theta[q] - lr * (2.0 * e * grad[q] + lambda * grad_reg[q]))
+                            .collect();
+                        let size = theta
+                            .iter()
+                            .zip(&want)
+                            .fold(0.0f64, |s, (a, b)| s.max((a - b).abs()));
+                        let err = got
+                            .iter()
+                            .zip(&want)
+                            .map(|(g, w)| (g - w).abs() - 4.0 * f64::EPSILON * w.abs())
+                            .fold(0.0f64, f64::max);
+                        (err / size.max(f64::MIN_POSITIVE), size)
+                    })
+                    .fold((f64::INFINITY, 0.0), |a, b| if b.0 < a.0 { b } else { a });
+                assert!(
+                    best.0 <= 1e-12 && best.1 > 1e-8,
+                    "{act} network {k} λ = {lambda}: relative error {:e} (update size {:e})",
+                    best.0,
+                    best.1
+                );
+            }
+        }
+    }
+}
+
+/// The general path's one-sweep kernel for column-then-output networks and the fused
+/// kernel give the same bits (same products in the same order), guard steps included.
+#[test]
+fn fused_and_general_kernels_give_the_same_bits() {
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for act in Activation::ALL {
+        for (m, two_copies) in [(3, false), (16, false), (37, true), (64, false)] {
+            let (net, data) = fig1_net(m, act, 5);
+            let c = TrainConfig {
+                seed: 8,
+                two_copies,
+                ..cfg(0.005, 0.5)
+            };
+            let mut f = trainer(&net, &data, &c, Kernel::Fused);
+            let mut g = trainer(&net, &data, &c, Kernel::General);
+            for target in [1, 64, 65, 200] {
+                assert_eq!(f.run_until(target), RunStatus::Ok);
+                assert_eq!(g.run_until(target), RunStatus::Ok);
+                assert_eq!(
+                    bits(f.params()),
+                    bits(g.params()),
+                    "{act} m={m} step {target}"
+                );
+            }
+        }
+    }
+}

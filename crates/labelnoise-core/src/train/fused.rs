@@ -33,16 +33,16 @@ use super::noise::TrainRng;
 use super::sgd::{flush, flush_due, StepParams};
 
 /// A unit activation as the kernel needs it: (φ(z), φ'(z)).
-trait Act {
+pub(super) trait Act {
     /// Whether φ, φ' at step t are recomputed (cheap φ) rather than kept from the last pass.
     const RECOMPUTE: bool;
     fn eval(z: f64) -> (f64, f64);
 }
 
-struct Relu;
-struct Ident;
-struct Tanh;
-struct Logistic;
+pub(super) struct Relu;
+pub(super) struct Ident;
+pub(super) struct Tanh;
+pub(super) struct Logistic;
 
 impl Act for Relu {
     const RECOMPUTE: bool = true;
@@ -102,7 +102,7 @@ pub(crate) struct Fused {
     dphi: Vec<f64>,
 }
 
-const LANES: usize = 8;
+pub(super) const LANES: usize = 8;
 
 /// The eight partial sums combined as [`crate::kernels::dot`] does.
 #[inline(always)]
@@ -280,7 +280,7 @@ fn pass<S: Simd, A: Act, const NEXT: bool, const FLUSH: bool>(
 
 /// An activation with a vector form (relu and identity, which the fused kernel
 /// recomputes); the vector code does per lane exactly what [`Act::eval`] does.
-trait SimdAct: Act {
+pub(super) trait SimdAct: Act {
     fn eval_simd<S: Simd>(simd: S, z: S::f64s) -> (S::f64s, S::f64s);
 }
 
@@ -305,14 +305,20 @@ impl SimdAct for Ident {
 
 /// `flush` per lane.
 #[inline(always)]
-fn flush_simd<S: Simd>(simd: S, v: S::f64s, thr: S::f64s) -> S::f64s {
+pub(super) fn flush_simd<S: Simd>(simd: S, v: S::f64s, thr: S::f64s) -> S::f64s {
     let tiny = simd.less_than_f64s(simd.abs_f64s(v), thr);
     simd.select_f64s(tiny, simd.splat_f64s(0.0), v)
 }
 
 /// [`forward`] in vector form: the eight partial sums of `dot` live in 8 / lanes vectors.
 #[inline(always)]
-fn forward_simd<S: Simd, A: SimdAct>(simd: S, a: &[f64], b: &[f64], c: &[f64], x: f64) -> f64 {
+pub(super) fn forward_simd<S: Simd, A: SimdAct>(
+    simd: S,
+    a: &[f64],
+    b: &[f64],
+    c: &[f64],
+    x: f64,
+) -> f64 {
     let group = LANES / S::F64_LANES;
     let m = a.len();
     let full = m - m % LANES;

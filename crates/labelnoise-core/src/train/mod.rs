@@ -10,7 +10,9 @@
 //!
 //! Modules: [`config`] (hyper-parameters and their checks), [`noise`] (noise
 //! distributions, the generator and the order of draws), [`sgd`] (the general step for
-//! any network), [`fused`] (the fused kernel for one hidden layer on 1-D inputs),
+//! any network; `column` holds its one-sweep kernels for one hidden layer on 1-D inputs
+//! and `explicit` the exact ∇reg term of explicit regularization), [`fused`] (the fused
+//! kernel for one hidden layer on 1-D inputs),
 //! [`tanh`] (vectorizable tanh and logistic functions used by both step kernels),
 //! [`init`] (initial networks), [`schedule`] (log-spaced metric steps), [`metrics`].
 //!
@@ -40,7 +42,9 @@
 //! stops and [`RunStatus::Diverged`] reports the number of steps done; θ is left as it
 //! is (keep checkpoints to go back to the last finite state).
 
+mod column;
 pub mod config;
+mod explicit;
 pub mod fused;
 pub mod init;
 pub mod metrics;

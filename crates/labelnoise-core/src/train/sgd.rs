@@ -13,38 +13,42 @@
 //! is exactly eq. 3. Per step that is two reads and one write of each weight, the minimum
 //! for a step that is not fused with the next one (see [`super::fused`]).
 //!
+//! A network of one trainable hidden column layer (1-D input) feeding the output layer
+//! runs the one-sweep kernels of `train::column` instead of the layer-by-layer
+//! sweeps (forward w, b, c → h; update w, b, c in one pass), with the same arithmetic.
+//!
 //! Mini-batches (B > 1) and explicit regularization accumulate the update in a buffer
 //! (all gradients at the same θ) and apply it at the end of the step:
 //! θ ← θ − [(1/B) Σ_b g_b ∇h(x_{i_b}) + η λ ∇reg(θ)], ∇reg(θ) = (2/n) Σ_i H_i ∇h_i (paper
-//! eq. 1), by n exact Hessian-vector products ([`crate::derivatives`]).
+//! eq. 1), exactly, by the allocation-free kernel of `train::explicit`.
 //!
 //! Subnormal guard: on steps where it applies (see [`super::FLUSH_EVERY`]), every updated
 //! parameter with |θ_k| < threshold is set to 0 in the same pass.
 
 use crate::activation::Activation;
 use crate::data::Dataset;
-use crate::derivatives::{self, hessian_vector_product, value_and_gradient};
 use pulp::Simd;
 
 use super::fused::dot_simd;
 use crate::network::Network;
 
+use super::explicit::RegKernel;
 use super::noise::{Sampler, TrainRng};
 
 /// Where a block of parameters lives: in θ (trainable) or in the frozen store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Src {
+pub(super) enum Src {
     Theta(usize),
     Frozen(usize),
 }
 
 #[derive(Clone, Debug)]
-struct LayerPlan {
-    in_dim: usize,
-    out_dim: usize,
-    act: Activation,
-    w: Src,
-    b: Option<Src>,
+pub(super) struct LayerPlan {
+    pub(super) in_dim: usize,
+    pub(super) out_dim: usize,
+    pub(super) act: Activation,
+    pub(super) w: Src,
+    pub(super) b: Option<Src>,
 }
 
 /// The structure of a network with its frozen values, for steps on a flat θ.
@@ -58,6 +62,23 @@ pub struct SgdModel {
     /// The first layer has input width 1 and is trainable (its update is fused into the
     /// backward step of the second layer).
     column_first: bool,
+    /// One hidden column layer feeding the output layer: the one-sweep kernels of
+    /// [`super::column`].
+    column_row: Option<ColumnRow>,
+}
+
+/// Where the blocks of a column-then-output network sit (see [`super::column`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ColumnRow {
+    pub(super) m: usize,
+    pub(super) act: Activation,
+    /// The hidden weights in θ.
+    pub(super) w: usize,
+    /// The hidden biases in θ (`None`: no hidden biases).
+    pub(super) b: Option<usize>,
+    /// The output weights: in θ, or frozen.
+    pub(super) c: Src,
+    pub(super) out_bias: Option<Src>,
 }
 
 /// Buffers of [`sgd_step`] and the general path; allocate once, reuse every step.
@@ -68,6 +89,10 @@ pub struct SgdWorkspace {
     delta: Vec<Vec<f64>>,
     g: Vec<f64>,
     acc: Vec<f64>,
+    /// Zeros standing for absent hidden biases in the column kernel.
+    zeros: Vec<f64>,
+    /// A copy of frozen output weights for the column kernel (never written).
+    c_frozen: Vec<f64>,
 }
 
 #[inline(always)]
@@ -113,8 +138,36 @@ impl SgdModel {
         });
         let column_first =
             layers.len() > 1 && layers[0].in_dim == 1 && matches!(layers[0].w, Src::Theta(_));
+        let column_row = match (column_first, &layers[..]) {
+            (true, [first, out]) => match (first.w, first.b) {
+                (Src::Theta(w), None | Some(Src::Theta(_)))
+                    if out.act == Activation::Identity && out.out_dim == 1 =>
+                {
+                    let b = match first.b {
+                        Some(Src::Theta(at)) => Some(at),
+                        _ => None,
+                    };
+                    // The column kernel splits θ as w < b < c.
+                    let c_after = match out.w {
+                        Src::Theta(c) => c >= b.unwrap_or(w) + first.out_dim,
+                        Src::Frozen(_) => true,
+                    };
+                    (b.is_none_or(|b| b >= w + first.out_dim) && c_after).then_some(ColumnRow {
+                        m: first.out_dim,
+                        act: first.act,
+                        w,
+                        b,
+                        c: out.w,
+                        out_bias: out.b,
+                    })
+                }
+                _ => None,
+            },
+            _ => None,
+        };
         SgdModel {
             column_first,
+            column_row,
             input_dim: net.input_dim(),
             layers,
             skip,
@@ -139,17 +192,48 @@ impl SgdModel {
             .map(|l| l.in_dim.max(l.out_dim))
             .max()
             .unwrap_or(1);
+        let (zeros, c_frozen) = match self.column_row {
+            Some(cr) => (
+                if cr.b.is_none() {
+                    vec![0.0; cr.m]
+                } else {
+                    Vec::new()
+                },
+                match cr.c {
+                    Src::Frozen(at) => self.frozen[at..at + cr.m].to_vec(),
+                    Src::Theta(_) => Vec::new(),
+                },
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
         SgdWorkspace {
             a,
             d1: outs.clone(),
             delta: outs,
             g: vec![0.0; width],
             acc: vec![0.0; self.params],
+            zeros,
+            c_frozen,
         }
     }
 
+    /// The layers' plan.
+    pub(super) fn plan(&self) -> &[LayerPlan] {
+        &self.layers
+    }
+
+    /// The column-then-output plan, if the network has that shape.
+    pub(super) fn column_row(&self) -> Option<ColumnRow> {
+        self.column_row
+    }
+
+    /// d, the input dimension.
+    pub(super) fn input_dim(&self) -> usize {
+        self.input_dim
+    }
+
     #[inline(always)]
-    fn block<'a>(&'a self, theta: &'a [f64], src: Src, len: usize) -> &'a [f64] {
+    pub(super) fn block<'a>(&'a self, theta: &'a [f64], src: Src, len: usize) -> &'a [f64] {
         match src {
             Src::Theta(at) => &theta[at..at + len],
             Src::Frozen(at) => &self.frozen[at..at + len],
@@ -159,6 +243,36 @@ impl SgdModel {
     /// Forward pass at x: fills the workspace and returns h(x, θ).
     #[inline(always)]
     pub(crate) fn forward<S: Simd>(
+        &self,
+        simd: S,
+        theta: &[f64],
+        x: &[f64],
+        ws: &mut SgdWorkspace,
+    ) -> f64 {
+        ws.a[0].copy_from_slice(x);
+        if let Some(cr) = self.column_row {
+            let w = &theta[cr.w..cr.w + cr.m];
+            let b = match cr.b {
+                Some(at) => &theta[at..at + cr.m],
+                None => &ws.zeros[..],
+            };
+            let c = self.block(theta, cr.c, cr.m);
+            let (phi, dphi) = (&mut ws.a[1], &mut ws.d1[0]);
+            let sum = super::column::hidden_sum(simd, cr.act, w, b, c, x[0], phi, dphi);
+            let out = sum + cr.out_bias.map_or(0.0, |src| self.block(theta, src, 1)[0]);
+            let skip = match self.skip {
+                Some(src) => dot_simd(simd, self.block(theta, src, 1), x),
+                None => 0.0,
+            };
+            return out + skip;
+        }
+        self.forward_layers(simd, theta, x, ws)
+    }
+
+    /// The layer-by-layer forward pass: fills a_l and φ'(z_l) of every layer (what
+    /// [`backward_accumulate`](Self::backward_accumulate) needs) and returns h(x, θ).
+    #[inline(always)]
+    fn forward_layers<S: Simd>(
         &self,
         simd: S,
         theta: &[f64],
@@ -192,13 +306,18 @@ impl SgdModel {
     /// After [`forward`](Self::forward): θ ← θ − g ∇h in place (batch size 1), then the
     /// subnormal guard when `FLUSH`.
     #[inline(always)]
-    pub(crate) fn backward_update<const FLUSH: bool>(
+    pub(crate) fn backward_update<S: Simd, const FLUSH: bool>(
         &self,
+        simd: S,
         theta: &mut [f64],
         ws: &mut SgdWorkspace,
         g: f64,
         threshold: f64,
     ) {
+        if let Some(cr) = self.column_row {
+            self.column_update::<S, FLUSH>(simd, cr, theta, ws, g, threshold);
+            return;
+        }
         let last = self.layers.len() - 1;
         ws.delta[last][0] = 1.0;
         for l in (0..=last).rev() {
@@ -299,6 +418,62 @@ impl SgdModel {
             for (s, &x) in theta[at..at + self.input_dim].iter_mut().zip(&ws.a[0]) {
                 let v = *s - g * x;
                 *s = if FLUSH { flush(v, threshold) } else { v };
+            }
+        }
+    }
+
+    /// [`backward_update`](Self::backward_update) for a column-then-output network: one
+    /// sweep over the units ([`super::column::update`]), then the output bias and the skip.
+    #[inline(always)]
+    fn column_update<S: Simd, const FLUSH: bool>(
+        &self,
+        simd: S,
+        cr: ColumnRow,
+        theta: &mut [f64],
+        ws: &mut SgdWorkspace,
+        g: f64,
+        threshold: f64,
+    ) {
+        // δ_out = 1: b_out ← b_out − g·1, s ← s − g·x.
+        if let Some(Src::Theta(at)) = cr.out_bias {
+            let v = theta[at] - g * 1.0;
+            theta[at] = if FLUSH { flush(v, threshold) } else { v };
+        }
+        if let Some(Src::Theta(at)) = self.skip {
+            let v = theta[at] - g * ws.a[0][0];
+            theta[at] = if FLUSH { flush(v, threshold) } else { v };
+        }
+        let m = cr.m;
+        let x0 = ws.a[0][0];
+        let (phi, dphi) = (&ws.a[1][..], &ws.d1[0][..]);
+        let (_, rest) = theta.split_at_mut(cr.w);
+        let (w, rest) = rest.split_at_mut(m);
+        let (b, rest, after_b) = match cr.b {
+            Some(at) => {
+                let (_, r) = rest.split_at_mut(at - cr.w - m);
+                let (b, r) = r.split_at_mut(m);
+                (b, r, at + m)
+            }
+            None => (&mut ws.zeros[..], rest, cr.w + m),
+        };
+        let c = match cr.c {
+            Src::Theta(at) => &mut rest[at - after_b..at - after_b + m],
+            Src::Frozen(_) => &mut ws.c_frozen[..],
+        };
+        use super::column::update;
+        let act = cr.act;
+        match (cr.b.is_some(), matches!(cr.c, Src::Theta(_))) {
+            (true, true) => {
+                update::<S, FLUSH, true, true>(simd, act, w, b, c, phi, dphi, x0, g, threshold)
+            }
+            (true, false) => {
+                update::<S, FLUSH, true, false>(simd, act, w, b, c, phi, dphi, x0, g, threshold)
+            }
+            (false, true) => {
+                update::<S, FLUSH, false, true>(simd, act, w, b, c, phi, dphi, x0, g, threshold)
+            }
+            (false, false) => {
+                update::<S, FLUSH, false, false>(simd, act, w, b, c, phi, dphi, x0, g, threshold)
             }
         }
     }
@@ -431,7 +606,13 @@ pub fn sgd_step(
     assert_eq!(theta.len(), model.params, "θ has the wrong length");
     let h = model.forward(pulp::Scalar::new(), theta, x, ws);
     let e = (h - y) - z;
-    model.backward_update::<true>(theta, ws, (2.0 * lr) * e, flush_threshold);
+    model.backward_update::<_, true>(
+        pulp::Scalar::new(),
+        theta,
+        ws,
+        (2.0 * lr) * e,
+        flush_threshold,
+    );
     e
 }
 
@@ -441,15 +622,7 @@ pub fn sgd_step(
 pub(crate) struct General {
     model: SgdModel,
     ws: SgdWorkspace,
-    reg: Option<RegState>,
-}
-
-#[derive(Clone, Debug)]
-struct RegState {
-    net: Network,
-    dws: derivatives::Workspace,
-    grad: Vec<f64>,
-    hv: Vec<f64>,
+    reg: Option<RegKernel>,
 }
 
 /// What a run of steps needs besides θ and the generator.
@@ -473,12 +646,7 @@ impl General {
     pub(crate) fn new(net: &Network, explicit_reg: f64) -> Self {
         let model = SgdModel::new(net);
         let ws = model.workspace();
-        let reg = (explicit_reg > 0.0).then(|| RegState {
-            net: net.clone(),
-            dws: derivatives::Workspace::new(net),
-            grad: vec![0.0; net.param_count()],
-            hv: vec![0.0; net.param_count()],
-        });
+        let reg = (explicit_reg > 0.0).then(|| RegKernel::new(&model));
         General { model, ws, reg }
     }
 
@@ -509,11 +677,21 @@ impl General {
                 }
                 let g = two_lr * e;
                 if do_flush {
-                    self.model
-                        .backward_update::<true>(theta, &mut self.ws, g, sp.threshold);
+                    self.model.backward_update::<S, true>(
+                        simd,
+                        theta,
+                        &mut self.ws,
+                        g,
+                        sp.threshold,
+                    );
                 } else {
-                    self.model
-                        .backward_update::<false>(theta, &mut self.ws, g, sp.threshold);
+                    self.model.backward_update::<S, false>(
+                        simd,
+                        theta,
+                        &mut self.ws,
+                        g,
+                        sp.threshold,
+                    );
                 }
                 continue;
             }
@@ -521,7 +699,9 @@ impl General {
             let inv_b = 1.0 / sp.batch as f64;
             for _ in 0..sp.batch {
                 let (i, z) = sp.sampler.draw(rng);
-                let h = self.model.forward(simd, theta, data.x(i), &mut self.ws);
+                let h = self
+                    .model
+                    .forward_layers(simd, theta, data.x(i), &mut self.ws);
                 let e = (h - data.y(i)) - z;
                 if !e.is_finite() {
                     return Err(done);
@@ -530,21 +710,9 @@ impl General {
                     .backward_accumulate(theta, &mut self.ws, (two_lr * e) * inv_b);
             }
             if let Some(reg) = &mut self.reg {
-                // ∇reg(θ) = (2/n) Σ_i H_i ∇h_i at the θ of this step.
-                reg.net.set_params_unchecked(theta);
-                let n = data.len();
-                let scale = sp.lr * sp.explicit_reg * 2.0 / n as f64;
-                for i in 0..n {
-                    value_and_gradient(&reg.net, data.x(i), &mut reg.dws, &mut reg.grad);
-                    hessian_vector_product(
-                        &reg.net,
-                        data.x(i),
-                        &reg.grad,
-                        &mut reg.dws,
-                        &mut reg.hv,
-                    );
-                    crate::kernels::axpy(scale, &reg.hv, &mut self.ws.acc);
-                }
+                // η λ ∇reg(θ) = η λ (2/n) Σ_i H_i ∇h_i at the θ of this step.
+                let scale = sp.lr * sp.explicit_reg * 2.0 / data.len() as f64;
+                reg.accumulate(simd, &self.model, theta, data, scale, &mut self.ws.acc);
             }
             for (t, &u) in theta.iter_mut().zip(&self.ws.acc) {
                 let v = *t - u;
@@ -558,6 +726,7 @@ impl General {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::derivatives;
     use crate::network::{Layer, Skip};
 
     fn net(act: Activation, frozen_hidden: bool) -> Network {
@@ -627,46 +796,54 @@ mod tests {
 
     #[test]
     fn step_on_one_dimensional_inputs_matches_derivatives() {
+        // Width 11: one chunk of eight units and a tail, in the column kernel.
+        let m = 11;
+        let unit = |k: usize, s: f64| ((k as f64 + 1.0) * s).sin();
         for act in Activation::ALL {
             for hidden_bias in [true, false] {
-                let net = Network::new(
-                    1,
-                    vec![
-                        Layer {
-                            in_dim: 1,
-                            out_dim: 3,
-                            weight: vec![0.3, -0.2, 0.5],
-                            bias: hidden_bias.then(|| vec![0.1, -0.05, 0.2]),
-                            activation: act,
-                            trainable: true,
-                        },
-                        Layer {
-                            in_dim: 3,
-                            out_dim: 1,
-                            weight: vec![1.1, -0.7, 0.4],
-                            bias: None,
-                            activation: Activation::Identity,
-                            trainable: true,
-                        },
-                    ],
-                    None,
-                    "test",
-                )
-                .unwrap();
-                let model = SgdModel::new(&net);
-                assert!(model.column_first);
-                let mut ws = model.workspace();
-                let mut theta = net.params();
-                let grad = derivatives::gradient(&net, &[0.7]);
-                let e = sgd_step(&model, &mut theta, &[0.7], 0.2, 0.1, 0.05, 0.0, &mut ws);
-                assert!((e - (net.eval(&[0.7]) - 0.3)).abs() < 1e-15);
-                for (k, (t, (t0, g))) in
-                    theta.iter().zip(net.params().iter().zip(&grad)).enumerate()
-                {
-                    assert!(
-                        (t - (t0 - 0.1 * e * g)).abs() < 1e-15,
-                        "{act} bias={hidden_bias} θ_{k}"
-                    );
+                for frozen_out in [false, true] {
+                    let net = Network::new(
+                        1,
+                        vec![
+                            Layer {
+                                in_dim: 1,
+                                out_dim: m,
+                                weight: (0..m).map(|k| unit(k, 1.3)).collect(),
+                                bias: hidden_bias.then(|| (0..m).map(|k| unit(k, 0.7)).collect()),
+                                activation: act,
+                                trainable: true,
+                            },
+                            Layer {
+                                in_dim: m,
+                                out_dim: 1,
+                                weight: (0..m).map(|k| unit(k, 2.1)).collect(),
+                                bias: frozen_out.then(|| vec![0.05]),
+                                activation: Activation::Identity,
+                                trainable: !frozen_out,
+                            },
+                        ],
+                        hidden_bias.then_some(Skip {
+                            weight: vec![0.25],
+                            trainable: !frozen_out,
+                        }),
+                        "test",
+                    )
+                    .unwrap();
+                    let model = SgdModel::new(&net);
+                    assert!(model.column_first && model.column_row.is_some());
+                    let mut ws = model.workspace();
+                    let mut theta = net.params();
+                    let grad = derivatives::gradient(&net, &[0.7]);
+                    let e = sgd_step(&model, &mut theta, &[0.7], 0.2, 0.1, 0.05, 0.0, &mut ws);
+                    assert!((e - (net.eval(&[0.7]) - 0.3)).abs() < 1e-14);
+                    for (k, (t, (t0, g))) in
+                        theta.iter().zip(net.params().iter().zip(&grad)).enumerate()
+                    {
+                        assert!(
+                            (t - (t0 - 0.1 * e * g)).abs() < 1e-14,
+                            "{act} bias={hidden_bias} frozen output={frozen_out} θ_{k}"
+                        );
+                    }
                 }
             }
         }
@@ -681,9 +858,9 @@ mod tests {
         let x = [0.4, -0.9];
         let mut theta = theta0.clone();
         model.forward(pulp::Scalar::new(), &theta, &x, &mut ws);
-        model.backward_update::<false>(&mut theta, &mut ws, 0.3, 0.0);
+        model.backward_update::<_, false>(pulp::Scalar::new(), &mut theta, &mut ws, 0.3, 0.0);
         ws.acc.fill(0.0);
-        model.forward(pulp::Scalar::new(), &theta0, &x, &mut ws);
+        model.forward_layers(pulp::Scalar::new(), &theta0, &x, &mut ws);
         model.backward_accumulate(&theta0, &mut ws, 0.3);
         for k in 0..theta.len() {
             assert!((theta[k] - (theta0[k] - ws.acc[k])).abs() < 1e-15);
