@@ -244,16 +244,25 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let (a, b) = (lo.log10().ceil() as i32, hi.log10().floor() as i32);
     let decades = (b - a + 1).max(0);
     if decades < 3 {
-        let mut t = Vec::new();
-        for e in (a - 1)..=(b + 1) {
-            for m in [1.0, 2.0, 5.0] {
-                let v = m * 10f64.powi(e);
-                if v >= lo && v <= hi {
-                    t.push(v);
+        let within = |mantissas: &[f64]| {
+            let mut t = Vec::new();
+            for e in (a - 1)..=(b + 1) {
+                for m in mantissas {
+                    let v = m * 10f64.powi(e);
+                    if v >= lo && v <= hi {
+                        t.push(v);
+                    }
                 }
             }
-        }
-        return t;
+            t
+        };
+        let t = within(&[1.0, 2.0, 5.0]);
+        // A range of less than a decade or so gets finer ticks.
+        return if t.len() >= 3 {
+            t
+        } else {
+            within(&[1.0, 1.5, 2.0, 3.0, 5.0, 7.0])
+        };
     }
     let step = (decades as usize).div_ceil(8).max(1);
     (a..=b)

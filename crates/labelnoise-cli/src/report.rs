@@ -1,7 +1,7 @@
 //! Reports of `labelnoise reproduce`: `report.md` (figures linked) and `report.html` (one
 //! self-contained page, figures inline as base64 PNG).
 
-use labelnoise_core::experiments::Claim;
+use labelnoise_core::experiments::{Claim, ClaimKind};
 
 /// A figure written to the output directory.
 pub struct RenderedFigure {
@@ -32,9 +32,35 @@ pub struct Section {
 }
 
 impl Section {
-    /// Whether every claim passed.
+    /// Whether every claim of the paper passed (open questions answered "no" do not
+    /// fail a section).
     pub fn pass(&self) -> bool {
-        self.claims.iter().all(|c| c.pass)
+        !self.claims.iter().any(Claim::fails)
+    }
+
+    /// "passed/total" over the paper's claims, and the open questions' answers beside.
+    fn tally(&self) -> String {
+        let paper: Vec<&Claim> = self
+            .claims
+            .iter()
+            .filter(|c| c.kind == ClaimKind::Paper)
+            .collect();
+        let passed = paper.iter().filter(|c| c.pass).count();
+        let questions: Vec<&Claim> = self
+            .claims
+            .iter()
+            .filter(|c| c.kind == ClaimKind::Question)
+            .collect();
+        if questions.is_empty() {
+            format!("{passed}/{}", paper.len())
+        } else {
+            let yes = questions.iter().filter(|c| c.pass).count();
+            format!(
+                "{passed}/{} (open questions: {yes} yes, {} no)",
+                paper.len(),
+                questions.len() - yes
+            )
+        }
     }
 }
 
@@ -128,13 +154,11 @@ pub fn markdown(title: &str, header: &[String], sections: &[Section]) -> String 
     if sections.len() > 1 {
         md.push_str("| experiment | result | claims passed | wall time (s) |\n|---|---|---|---|\n");
         for s in sections {
-            let passed = s.claims.iter().filter(|c| c.pass).count();
             md.push_str(&format!(
-                "| {} | {} | {}/{} | {:.1} |\n",
+                "| {} | {} | {} | {:.1} |\n",
                 s.name,
                 verdict(s.pass()),
-                passed,
-                s.claims.len(),
+                s.tally(),
                 s.wall_seconds
             ));
         }
@@ -157,7 +181,7 @@ pub fn markdown(title: &str, header: &[String], sections: &[Section]) -> String 
             md.push_str(&format!(
                 "| `{}` | **{}** | {} | {} |\n",
                 c.name,
-                verdict(c.pass),
+                c.verdict(),
                 c.expectation.replace('|', "/"),
                 compact(&c.measured).replace('|', "/")
             ));
@@ -186,7 +210,7 @@ pub fn html(title: &str, header: &[String], sections: &[Section]) -> String {
         "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;\
          line-height:1.45;color:#222}table{border-collapse:collapse;margin:1em 0;width:100%}\
          td,th{border:1px solid #bbb;padding:4px 8px;vertical-align:top;font-size:14px}\
-         th{background:#eee}.pass{color:#0a0;font-weight:bold}.fail{color:#c00;font-weight:bold}\
+         th{background:#eee}.pass{color:#0a0;font-weight:bold}.question{color:#05a;font-weight:bold}.fail{color:#c00;font-weight:bold}\
          img{max-width:100%;border:1px solid #ddd}figure{margin:1.5em 0}\
          figcaption{font-style:italic;font-size:14px}code{background:#f4f4f4;padding:0 3px}\
          td.m{font-family:monospace;font-size:12px;word-break:break-word}</style>\n",
@@ -200,15 +224,13 @@ pub fn html(title: &str, header: &[String], sections: &[Section]) -> String {
     if sections.len() > 1 {
         h.push_str("<table><tr><th>experiment</th><th>result</th><th>claims passed</th><th>wall time (s)</th></tr>\n");
         for s in sections {
-            let passed = s.claims.iter().filter(|c| c.pass).count();
             h.push_str(&format!(
-                "<tr><td><a href=\"#{}\">{}</a></td><td class=\"{}\">{}</td><td>{}/{}</td><td>{:.1}</td></tr>\n",
+                "<tr><td><a href=\"#{}\">{}</a></td><td class=\"{}\">{}</td><td>{}</td><td>{:.1}</td></tr>\n",
                 s.name,
                 s.name,
                 cls(s.pass()),
                 verdict(s.pass()),
-                passed,
-                s.claims.len(),
+                s.tally(),
                 s.wall_seconds
             ));
         }
@@ -232,8 +254,11 @@ pub fn html(title: &str, header: &[String], sections: &[Section]) -> String {
             h.push_str(&format!(
                 "<tr><td><code>{}</code></td><td class=\"{}\">{}</td><td>{}</td><td class=\"m\">{}</td></tr>\n",
                 html_escape(&c.name),
-                cls(c.pass),
-                verdict(c.pass),
+                match (c.kind, c.pass) {
+                    (ClaimKind::Question, _) => "question",
+                    (ClaimKind::Paper, p) => cls(p),
+                },
+                c.verdict(),
                 html_escape(&c.expectation),
                 html_escape(&compact(&c.measured))
             ));
@@ -266,5 +291,38 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    fn section(claims: Vec<Claim>) -> Section {
+        Section {
+            name: "x".into(),
+            title: "X".into(),
+            wall_seconds: 1.0,
+            intro: vec![],
+            claims,
+            figures: vec![],
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn a_question_answered_no_does_not_fail_a_section() {
+        let j = serde_json::json!({});
+        let no = Claim::question("q", "?", j.clone(), false);
+        let yes = Claim::question("r", "?", j.clone(), true);
+        let ok = Claim::new("p", "!", j.clone(), true);
+        let bad = Claim::new("f", "!", j, false);
+        let s = section(vec![ok.clone(), no.clone(), yes]);
+        assert!(s.pass());
+        assert_eq!(s.tally(), "1/1 (open questions: 1 yes, 1 no)");
+        let md = markdown("t", &[], &[s]);
+        assert!(
+            md.contains("| `q` | **NO** |") && md.contains("| `r` | **YES** |"),
+            "{md}"
+        );
+        let s = section(vec![ok, bad, no]);
+        assert!(!s.pass());
+        assert_eq!(s.tally(), "1/2 (open questions: 0 yes, 1 no)");
+        assert!(html("t", &[], &[s]).contains("class=\"fail\">FAIL"));
     }
 }

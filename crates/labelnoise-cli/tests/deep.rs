@@ -105,9 +105,17 @@ fn reproduce_deep_writes_its_figures_and_claims() {
             "region-walk-exact",
             "sgd-runs-fit",
             "noise-lowers-reg",
+            "min-convexity-changes",
             "noise-fewer-convexity-changes"
         ]
     );
+    // The conjecture is an open question: answered yes or no, never a failure.
+    for c in &summary["claims"].as_array().unwrap()[3..] {
+        assert_eq!(c["kind"], "question", "{c}");
+    }
+    for c in &summary["claims"].as_array().unwrap()[..3] {
+        assert_eq!(c["kind"], "paper", "{c}");
+    }
     let results = &summary["experiments"][0]["results"];
     // Two depths x three methods, three seeds each in the quick setup.
     assert_eq!(results["arms"].as_array().unwrap().len(), 6);

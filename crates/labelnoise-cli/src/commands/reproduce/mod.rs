@@ -10,7 +10,8 @@ use std::time::Instant;
 use clap::Args;
 use labelnoise_core::experiments::{
     self, explicit::Explicit, fig1::Fig1, fig2::Fig2, fig2::Trajectory, lemma5::Lemma5,
-    lemma6::Lemma6, one_layer::OneLayer, theorem1::Theorem1, theorem3::Theorem3, Options, Outcome,
+    lemma6::Lemma6, one_layer::OneLayer, theorem1::Theorem1, theorem3::Theorem3, ClaimKind,
+    Options, Outcome,
 };
 use serde_json::json;
 
@@ -98,12 +99,7 @@ pub fn run(args: &ReproduceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         let wall = t.elapsed().as_secs_f64();
         let section = section(&outcome, wall, dir)?;
         for c in &section.claims {
-            writeln!(
-                out,
-                "{name}: {} {}",
-                if c.pass { "PASS" } else { "FAIL" },
-                c.name
-            )?;
+            writeln!(out, "{name}: {} {}", c.verdict(), c.name)?;
         }
         results.push(json!({
             "experiment": name,
@@ -124,7 +120,7 @@ pub fn run(args: &ReproduceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         "pass": pass,
         "wall_seconds": total,
         "claims": sections.iter().flat_map(|s| s.claims.iter().map(move |c| json!({
-            "experiment": s.name, "name": c.name, "expectation": c.expectation,
+            "experiment": s.name, "name": c.name, "kind": c.kind, "expectation": c.expectation,
             "measured": c.measured, "pass": c.pass}))).collect::<Vec<_>>(),
         "experiments": results,
     });
@@ -145,11 +141,21 @@ pub fn run(args: &ReproduceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         &dir.join("report.html"),
         html(&title, &header, &sections).as_bytes(),
     )?;
+    let answered_no = sections
+        .iter()
+        .flat_map(|s| &s.claims)
+        .filter(|c| c.kind == ClaimKind::Question && !c.pass)
+        .count();
     writeln!(
         out,
-        "{}: {} in {total:.1} s; wrote {}",
+        "{}: {}{} in {total:.1} s; wrote {}",
         args.name,
         if pass { "all claims pass" } else { "FAILED" },
+        if answered_no > 0 {
+            format!(" ({answered_no} open question(s) answered no)")
+        } else {
+            String::new()
+        },
         dir.join("report.html").display()
     )?;
     if !pass {
@@ -158,7 +164,7 @@ pub fn run(args: &ReproduceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             .flat_map(|s| {
                 s.claims
                     .iter()
-                    .filter(|c| !c.pass)
+                    .filter(|c| c.fails())
                     .map(move |c| format!("{}/{}", s.name, c.name))
             })
             .collect();
@@ -177,7 +183,9 @@ fn header(args: &ReproduceArgs, total: f64) -> Vec<String> {
         "Blanc, Gupta, Valiant, Valiant, \"Implicit regularization for deep neural networks driven \
          by an Ornstein-Uhlenbeck like process\", reproduced by labelnoise {} (`labelnoise reproduce {}{}`). \
          Total wall time {total:.1} s. Every number below is in `summary.json`; every run is \
-         reproducible from its seed.",
+         reproducible from its seed. A claim of the paper (or a guarantee of this \
+         implementation) is PASS or FAIL; an open question the paper points at (a conjecture, \
+         or a goal beyond it) is answered YES or NO, and a NO is a result, not a failure.",
         env!("CARGO_PKG_VERSION"),
         args.name,
         if args.quick { " --quick" } else { "" }
