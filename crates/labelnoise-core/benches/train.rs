@@ -3,8 +3,9 @@
 //! Prints ns/step (best of three timings) for the paper's workload — the 12 `fig1`
 //! points, one hidden relu layer of width m with output bias and skip, rademacher
 //! σ = 0.5, η = 1e-3, batch 1 — on the fused kernel, the general path, a plain Rust
-//! two-pass loop, and a plain C two-pass loop built with `cc -O3 -march=native` (skipped
-//! when no C compiler is found); then a dying-units run (most units at ~1e-305) with and
+//! two-pass loop, a plain C two-pass loop built with `cc -O3 -march=native`, and a
+//! hand-tuned one-sweep AVX-512 C loop built with `cc -O3 -mavx512f -mfma` (the C loops
+//! are skipped when no C compiler is found, the AVX-512 one also on CPUs without it); then a dying-units run (most units at ~1e-305) with and
 //! without the subnormal guard, a depth-3 width-256 tanh network on the general path
 //! with its achieved GFLOP/s, and the step with explicit regularization (exact ∇reg over
 //! all 12 points) on the `reproduce explicit` network against a plain step.
@@ -123,14 +124,16 @@ fn time_plain_rust(net: &Network, data: &Dataset, steps: u64) -> f64 {
     best
 }
 
-/// Builds the C yardstick with `cc -O3 -march=native` into the target directory.
-fn build_c() -> Option<PathBuf> {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/yardstick.c");
+/// Builds a C yardstick from `benches/{name}.c` with `flags` into a temporary directory;
+/// `None` when there is no C compiler or it fails.
+fn build_c(name: &str, flags: &[&str]) -> Option<PathBuf> {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("benches/{name}.c"));
     let dir = std::env::temp_dir().join(format!("labelnoise-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
-    let exe = dir.join("yardstick");
+    let exe = dir.join(name);
     let ok = Command::new("cc")
-        .args(["-O3", "-march=native", "-o"])
+        .args(flags)
+        .arg("-o")
         .arg(&exe)
         .arg(&src)
         .arg("-lm")
@@ -138,6 +141,18 @@ fn build_c() -> Option<PathBuf> {
         .ok()?
         .success();
     ok.then_some(exe)
+}
+
+/// Whether this CPU runs AVX-512F (the hand-tuned yardstick's instruction set).
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 fn time_c(exe: &PathBuf, m: usize, steps: u64) -> Option<f64> {
@@ -162,15 +177,38 @@ fn fmt_opt(v: Option<f64>) -> String {
 fn main() {
     let data = builtin::dataset("fig1").expect("built-in");
     let sc = scale();
-    let c_exe = build_c();
+    let c_exe = build_c("yardstick", &["-O3", "-march=native"]);
+    let tuned_exe = if has_avx512() {
+        build_c("yardstick_avx512", &["-O3", "-mavx512f", "-mfma"])
+    } else {
+        None
+    };
     println!("SGD step throughput, ns/step, best of 3 (fig1, n = 12, relu, bias + skip, rademacher σ = 0.5, η = 1e-3, batch 1, f64)");
     println!("SIMD level chosen at run time: {:?}", pulp::Arch::new());
     if c_exe.is_none() {
-        println!("(no C compiler found: C yardstick skipped)");
+        println!("(no C compiler found: C yardsticks skipped)");
+    }
+    if c_exe.is_some() && tuned_exe.is_none() {
+        println!(
+            "(no AVX-512F on this CPU or the compiler refused it: hand-tuned C yardstick skipped)"
+        );
     }
     println!(
-        "{:>6} {:>10} {:>10} {:>12} {:>10} {:>12} {:>14} {:>12}",
-        "m", "fused", "general", "plain Rust", "C -O3", "fused/C", "general/fused", "Rust/fused"
+        "C -O3: the plain two-pass loop (benches/yardstick.c, -march=native); C AVX-512: one \
+         sweep per step, intrinsics, FMAs (benches/yardstick_avx512.c)"
+    );
+    println!(
+        "{:>6} {:>10} {:>10} {:>12} {:>10} {:>10} {:>12} {:>13} {:>14} {:>12}",
+        "m",
+        "fused",
+        "general",
+        "plain Rust",
+        "C -O3",
+        "C AVX-512",
+        "fused/C -O3",
+        "fused/AVX-512",
+        "general/fused",
+        "Rust/fused"
     );
     for &(m, steps) in &[(16usize, 20_000_000u64), (256, 4_000_000), (4096, 400_000)] {
         let steps = ((steps as f64 * sc) as u64).max(1000);
@@ -180,14 +218,18 @@ fn main() {
         let general = time_trainer(&net, &data, &cfg, Kernel::General, steps);
         let plain = time_plain_rust(&net, &data, steps);
         let c = c_exe.as_ref().and_then(|exe| time_c(exe, m, steps));
+        let tuned = tuned_exe.as_ref().and_then(|exe| time_c(exe, m, steps));
+        let ratio = |y: Option<f64>| y.map_or("-".into(), |y| format!("{:.2}", fused / y));
         println!(
-            "{:>6} {:>10.1} {:>10.1} {:>12.1} {:>10} {:>12} {:>14.2} {:>12.2}",
+            "{:>6} {:>10.1} {:>10.1} {:>12.1} {:>10} {:>10} {:>12} {:>13} {:>14.2} {:>12.2}",
             m,
             fused,
             general,
             plain,
             fmt_opt(c),
-            c.map_or("-".into(), |c| format!("{:.2}", fused / c)),
+            fmt_opt(tuned),
+            ratio(c),
+            ratio(tuned),
             general / fused,
             plain / fused
         );
