@@ -148,7 +148,7 @@ pub struct TrainArgs {
     pub checkpoint_every: u64,
     /// Parameters with magnitude below this are set to exactly 0 (keeps dying units out
     /// of slow subnormal arithmetic; 0 disables).
-    #[arg(long, value_name = "EPS", default_value_t = labelnoise_core::train::DEFAULT_FLUSH_THRESHOLD)]
+    #[arg(long, value_name = "EPS", default_value = "1e-150")]
     pub flush_threshold: f64,
     /// No progress bar and no summary lines.
     #[arg(long)]
@@ -197,6 +197,36 @@ impl ToleranceArgs {
         labelnoise_core::stability::Tolerances {
             fit: self.fit_tol,
             stationarity: self.stationarity_tol,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flush_threshold_default_is_the_library_default() {
+        // The default is written as "1e-150" for --help; it must stay the library's.
+        let cli = Cli::try_parse_from([
+            "labelnoise",
+            "train",
+            "--data",
+            "fig1",
+            "--lr",
+            "1e-3",
+            "--steps",
+            "10",
+            "--noise",
+            "0",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Train(args) => assert_eq!(
+                args.flush_threshold,
+                labelnoise_core::train::DEFAULT_FLUSH_THRESHOLD
+            ),
+            other => panic!("parsed as {other:?}"),
         }
     }
 }

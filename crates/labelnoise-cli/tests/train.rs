@@ -180,6 +180,40 @@ fn divergence_stops_keeps_the_last_finite_state_and_fails() {
     assert!(summary["steps"].as_u64().unwrap() < summary["diverged_at"].as_u64().unwrap());
 }
 
+#[test]
+fn overflowing_loss_with_finite_parameters_is_divergence() {
+    // Width 1024 at η = 4e-3 grows by ~3x per step: θ stays finite for a while after the
+    // loss, reg and the Jacobian's squares overflow. That is divergence too (not a
+    // linear-algebra error), detected at the next metrics step.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let assert = labelnoise()
+        .args(["train", "--data", "fig1", "--hidden", "1024"])
+        .args(["--activation", "relu", "--skip", "--output-bias"])
+        .args(["--lr", "4e-3", "--noise", "0.5", "--steps", "300"])
+        .args([
+            "--log-points",
+            "300",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("diverged at step"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1);
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!(summary["diverged"], true);
+    assert!(summary["final_metrics"]["train_loss"]
+        .as_f64()
+        .unwrap()
+        .is_finite());
+    let csv = read(&out.join("metrics.csv"));
+    assert!(!csv.contains("inf") && !csv.contains("NaN"), "{csv}");
+}
+
 fn bad(args: &[&str], needle: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");

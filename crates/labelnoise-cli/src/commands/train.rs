@@ -544,13 +544,19 @@ fn run_job(job: Job, bar: &ProgressBar) -> anyhow::Result<Outcome> {
             diverged_at = Some(step);
             break;
         }
-        last_good = trainer.checkpoint();
         if metric_steps.binary_search(&stop).is_ok() {
             let m = metrics(&trainer.network(), &data, stop)?;
+            if !m.finite() {
+                // θ is finite but the loss or reg overflows: diverged, keep the last
+                // state whose metrics were finite.
+                diverged_at = Some(stop);
+                break;
+            }
             let rate = steps_run as f64 / train_seconds.max(1e-9);
             bar.set_message(format!("{rate:.3e} steps/s  loss {:.3e}", m.train_loss));
             rows.push(m);
         }
+        last_good = trainer.checkpoint();
         if config.checkpoint_every > 0 && (stop % config.checkpoint_every == 0 || stop == cfg.steps)
         {
             let file = CheckpointFile {

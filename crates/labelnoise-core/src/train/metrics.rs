@@ -32,8 +32,18 @@ pub struct Metrics {
     pub kinks: Option<usize>,
 }
 
+impl Metrics {
+    /// Whether the training loss and reg are finite (false for a diverging run).
+    pub fn finite(&self) -> bool {
+        self.train_loss.is_finite() && self.reg.is_finite()
+    }
+}
+
 /// The metrics of `net` on `data` after `step` steps. Costs one batched forward and
 /// backward pass, ∇reg, and a QR factorization of Jᵀ (p x n): O(n p + n² p).
+///
+/// A network whose training loss or reg is not finite (a diverging run) gets those two,
+/// ||θ||, and NaN / `None` for the rest ([`Metrics::finite`] is then false).
 pub fn metrics(net: &Network, data: &Dataset, step: u64) -> Result<Metrics> {
     let batch = Batch::new(net, data)?;
     let n = data.len();
@@ -46,11 +56,26 @@ pub fn metrics(net: &Network, data: &Dataset, step: u64) -> Result<Metrics> {
         .sum::<f64>()
         / n as f64;
     let reg = batch.grad_norms_sq(net).iter().sum::<f64>() / n as f64;
+    let param_norm = norm(&net.params());
+    if !(train_loss.is_finite() && reg.is_finite()) {
+        // θ is finite but so large that the loss or reg overflows: the run is diverging
+        // (the trainer only sees non-finite residuals and θ). The rest is not defined;
+        // the caller decides what to do (`train` stops the run there).
+        return Ok(Metrics {
+            step,
+            train_loss,
+            reg,
+            null_reg_grad_norm: f64::NAN,
+            param_norm,
+            curve_length: None,
+            convexity_changes: None,
+            kinks: None,
+        });
+    }
     let reg_grad = batch.reg_gradient(net);
     let (null_space, _) =
         NullSpace::from_jacobian_transposed(batch.jacobian_transposed(net), p, n)?;
     let null_reg_grad_norm = norm(&null_space.project_null_space(&reg_grad));
-    let param_norm = norm(&net.params());
     // The shape report needs at least two distinct x values; without them (or for other
     // networks, e.g. tanh) these metrics are simply not defined.
     let shape = network_shape_report(net, data, &ShapeOptions::default())

@@ -1,0 +1,119 @@
+//! The `train` command against the library loop it drives:
+//! `cargo bench -p labelnoise-cli --bench train_command`.
+//!
+//! For the workload (the 12 `fig1` points, one hidden relu layer of width m with
+//! output bias and skip, rademacher σ = 0.5, η = 1e-3, batch 1) it times
+//! - the library loop: `Trainer::run_until` over all the steps, nothing else;
+//! - `labelnoise train ... --quiet` as a process: start-up, metrics at the default 200
+//!   log-spaced steps (reg, the null-space projection, the shape), and writing the run
+//!   directory, all included;
+//!
+//! and prints both, the command's overhead ratio, and the command's own time split
+//! (its summary's training-only steps/s). Best of three each; the machines are shared,
+//! so only ratios from the same run mean much. `LABELNOISE_BENCH_SCALE=0.1` shortens it.
+
+use std::process::Command;
+use std::time::Instant;
+
+use labelnoise_core::train::{init_network, TrainConfig, Trainer};
+use labelnoise_core::{builtin, Activation, Architecture};
+
+/// The core bench's initialisation: PyTorch's default times min(1, 16/√m) (unscaled,
+/// m = 4096 diverges at η = 1e-3).
+fn init_scale(m: usize) -> f64 {
+    (16.0 / (m as f64).sqrt()).min(1.0)
+}
+
+fn scale() -> f64 {
+    std::env::var("LABELNOISE_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0)
+}
+
+/// Seconds for `steps` steps of the library loop (best of three).
+fn library(m: usize, steps: u64) -> f64 {
+    let arch = Architecture {
+        input_dim: 1,
+        hidden: vec![m],
+        activation: Activation::Relu,
+        hidden_bias: true,
+        output_bias: true,
+        skip: true,
+        frozen_layers: vec![],
+        frozen_skip: false,
+    };
+    let data = builtin::dataset("fig1").expect("built-in");
+    let net = init_network(&arch, 0, init_scale(m)).expect("net");
+    let cfg = TrainConfig {
+        lr: 1e-3,
+        noise: 0.5,
+        steps,
+        ..TrainConfig::default()
+    };
+    let valid = cfg.check(&net, &data).expect("valid config");
+    (0..3)
+        .map(|_| {
+            let mut t = Trainer::new(net.clone(), data.clone(), valid.clone());
+            let start = Instant::now();
+            t.run_until(steps);
+            let s = start.elapsed().as_secs_f64();
+            std::hint::black_box(t.params());
+            s
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Seconds of the whole `labelnoise train` process, and its summary's training-only
+/// steps/s (best of three by wall time).
+fn command(m: usize, steps: u64, dir: &std::path::Path) -> (f64, f64) {
+    let mut best = (f64::INFINITY, 0.0);
+    for _ in 0..3 {
+        let start = Instant::now();
+        let status = Command::new(env!("CARGO_BIN_EXE_labelnoise"))
+            .args(["train", "--data", "fig1", "--hidden", &m.to_string()])
+            .args(["--activation", "relu", "--skip", "--output-bias"])
+            .args(["--lr", "1e-3", "--noise", "0.5", "--seed", "0"])
+            .args(["--init-scale", &init_scale(m).to_string()])
+            .args(["--steps", &steps.to_string(), "--quiet", "--force", "--out"])
+            .arg(dir)
+            .status()
+            .expect("run labelnoise");
+        let s = start.elapsed().as_secs_f64();
+        assert!(status.success(), "labelnoise train failed");
+        let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary");
+        let summary: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let rate = summary["steps_per_second"]
+            .as_f64()
+            .expect("steps_per_second");
+        if s < best.0 {
+            best = (s, rate);
+        }
+    }
+    best
+}
+
+fn main() {
+    let sc = scale();
+    let dir = std::env::temp_dir().join(format!("labelnoise-bench-cmd-{}", std::process::id()));
+    println!("`labelnoise train` (whole process: metrics at 200 log-spaced steps, files written) against the library loop, best of 3");
+    println!(
+        "{:>6} {:>10} {:>12} {:>12} {:>16} {:>22}",
+        "m", "steps", "library (s)", "command (s)", "command/library", "command training ns/step"
+    );
+    for &(m, steps) in &[(16usize, 20_000_000u64), (256, 4_000_000), (4096, 400_000)] {
+        let steps = ((steps as f64 * sc) as u64).max(1000);
+        let lib = library(m, steps);
+        let (cmd, rate) = command(m, steps, &dir);
+        println!(
+            "{:>6} {:>10} {:>12.3} {:>12.3} {:>16.3} {:>22.1}",
+            m,
+            steps,
+            lib,
+            cmd,
+            cmd / lib,
+            1e9 / rate
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
