@@ -67,6 +67,32 @@ fn writes_the_run_directory() {
     let header = csv.lines().next().unwrap();
     assert!(header.starts_with("step,train_loss,reg,null_reg_grad_norm,param_norm,curve_length"));
     assert!(csv.lines().count() >= 15);
+    // Rows in step order, one per step, the last at the end; the metrics (computed on a
+    // worker thread) are those of the final model.
+    let steps: Vec<u64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(steps.windows(2).all(|w| w[0] < w[1]), "{steps:?}");
+    assert_eq!(steps.last(), Some(&20000));
+    let last: Vec<f64> = csv
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .take(5)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let net =
+        labelnoise_core::model_io::model_from_json(&read(&out.join("model.json")), "model.json")
+            .unwrap();
+    let data = labelnoise_core::builtin::dataset("fig1").unwrap();
+    let m = labelnoise_core::train::metrics(&net, &data, 20000).unwrap();
+    assert_eq!(
+        last[1..],
+        [m.train_loss, m.reg, m.null_reg_grad_norm, m.param_norm]
+    );
     // The final model reads back and analyzes.
     labelnoise()
         .args([

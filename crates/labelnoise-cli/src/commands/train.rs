@@ -499,6 +499,55 @@ fn metrics_csv(rows: &[Metrics]) -> String {
     s
 }
 
+/// The most metrics snapshots that may wait for the worker thread of a run.
+const MAX_PENDING: usize = 8;
+
+/// The training side of a run's metrics worker: the checkpoints of the metrics steps
+/// sent and not yet answered, oldest first, and the last state whose metrics were
+/// finite.
+struct MetricsPipe {
+    results: std::sync::mpsc::Receiver<labelnoise_core::Result<Metrics>>,
+    pending: std::collections::VecDeque<Checkpoint>,
+    confirmed: Checkpoint,
+}
+
+impl MetricsPipe {
+    /// Takes the answers that are ready, and waits for more until at most `keep` are
+    /// pending. Finite metrics go to `rows` (and `shown`); the first non-finite one
+    /// (a diverging run) stops it and its step is returned.
+    fn receive(
+        &mut self,
+        rows: &mut Vec<Metrics>,
+        keep: usize,
+        mut shown: impl FnMut(&Metrics),
+    ) -> anyhow::Result<Option<u64>> {
+        while let Some(checkpoint) = self.pending.front() {
+            let answer = if self.pending.len() > keep {
+                self.results.recv().ok()
+            } else {
+                self.results.try_recv().ok()
+            };
+            let Some(m) = answer else {
+                // Not ready (or, impossibly, the worker is gone: then the blocking
+                // receive fails too and the run ends with the rows it has).
+                if self.pending.len() > keep {
+                    anyhow::bail!("the metrics worker stopped");
+                }
+                break;
+            };
+            let m = m?;
+            debug_assert_eq!(m.step, checkpoint.step);
+            if !m.finite() {
+                return Ok(Some(m.step));
+            }
+            shown(&m);
+            rows.push(m);
+            self.confirmed = self.pending.pop_front().expect("front exists");
+        }
+        Ok(None)
+    }
+}
+
 fn run_job(job: Job, bar: &ProgressBar) -> anyhow::Result<Outcome> {
     let wall = Instant::now();
     let Job {
@@ -529,47 +578,82 @@ fn run_job(job: Job, bar: &ProgressBar) -> anyhow::Result<Outcome> {
     let mut steps_run = 0u64;
     let mut last_good = trainer.checkpoint();
     let mut diverged_at = None;
-    for stop in stops(
-        cfg.steps,
-        &metric_steps,
-        config.checkpoint_every,
-        trainer.step(),
-    ) {
-        let before = trainer.step();
-        let t = Instant::now();
-        let status = trainer.run_until(stop);
-        train_seconds += t.elapsed().as_secs_f64();
-        steps_run += trainer.step() - before;
-        if let RunStatus::Diverged { step } = status {
-            diverged_at = Some(step);
-            break;
-        }
-        if metric_steps.binary_search(&stop).is_ok() {
-            let m = metrics(&trainer.network(), &data, stop)?;
-            if !m.finite() {
-                // θ is finite but the loss or reg overflows: diverged, keep the last
-                // state whose metrics were finite.
-                diverged_at = Some(stop);
+    // Metrics are computed on a worker thread beside the training loop (they cost a QR
+    // of the p x n Jacobian and the shape report, comparable to thousands of steps), so
+    // with a free core they cost the run no time. Results come back in step order;
+    // `pipe` holds the checkpoints of the steps still waiting.
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let (to_worker, jobs) = std::sync::mpsc::channel::<(u64, Network)>();
+        let (to_main, results) = std::sync::mpsc::channel();
+        let data = &data;
+        scope.spawn(move || {
+            for (step, net) in jobs {
+                if to_main.send(metrics(&net, data, step)).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut pipe = MetricsPipe {
+            results,
+            pending: std::collections::VecDeque::new(),
+            confirmed: trainer.checkpoint(),
+        };
+        for stop in stops(
+            cfg.steps,
+            &metric_steps,
+            config.checkpoint_every,
+            trainer.step(),
+        ) {
+            let before = trainer.step();
+            let t = Instant::now();
+            let status = trainer.run_until(stop);
+            train_seconds += t.elapsed().as_secs_f64();
+            steps_run += trainer.step() - before;
+            if let RunStatus::Diverged { step } = status {
+                diverged_at = Some(step);
                 break;
             }
-            let rate = steps_run as f64 / train_seconds.max(1e-9);
-            bar.set_message(format!("{rate:.3e} steps/s  loss {:.3e}", m.train_loss));
-            rows.push(m);
-        }
-        last_good = trainer.checkpoint();
-        if config.checkpoint_every > 0 && (stop % config.checkpoint_every == 0 || stop == cfg.steps)
-        {
-            let file = CheckpointFile {
-                trainer: last_good.clone(),
-                metrics: rows.clone(),
-            };
-            write_atomic(&dir.join("checkpoint.json"), &serde_json::to_vec(&file)?)?;
-            if halt_after == Some(stop) {
-                anyhow::bail!("halted after step {stop} (--halt-after)");
+            last_good = trainer.checkpoint();
+            if metric_steps.binary_search(&stop).is_ok() {
+                // A send fails only if the worker is gone, which it is not before `pipe`.
+                to_worker.send((stop, trainer.network())).ok();
+                pipe.pending.push_back(last_good.clone());
             }
+            let checkpoint_due = config.checkpoint_every > 0
+                && (stop % config.checkpoint_every == 0 || stop == cfg.steps);
+            // Wait for the worker before a checkpoint (its file holds every row so far)
+            // and when too many snapshots are waiting (bounded memory).
+            let wait = if checkpoint_due { 0 } else { MAX_PENDING };
+            if let Some(step) = pipe.receive(&mut rows, wait, |m| {
+                let rate = steps_run as f64 / train_seconds.max(1e-9);
+                bar.set_message(format!("{rate:.3e} steps/s  loss {:.3e}", m.train_loss));
+            })? {
+                // θ is finite but the loss or reg overflowed: diverged; keep the last
+                // state whose metrics were finite.
+                diverged_at = Some(step);
+                last_good = pipe.confirmed.clone();
+                return Ok(());
+            }
+            if checkpoint_due {
+                let file = CheckpointFile {
+                    trainer: last_good.clone(),
+                    metrics: rows.clone(),
+                };
+                write_atomic(&dir.join("checkpoint.json"), &serde_json::to_vec(&file)?)?;
+                if halt_after == Some(stop) {
+                    anyhow::bail!("halted after step {stop} (--halt-after)");
+                }
+            }
+            bar.set_position(stop);
         }
-        bar.set_position(stop);
-    }
+        // The metrics still waiting; one that overflowed ends the run there (also when
+        // the trainer diverged later).
+        if let Some(step) = pipe.receive(&mut rows, 0, |_| {})? {
+            diverged_at = Some(step);
+            last_good = pipe.confirmed.clone();
+        }
+        Ok(())
+    })?;
     let final_net = net.with_params(&last_good.theta)?;
     let final_metrics = match rows.last() {
         Some(m) if m.step == last_good.step => m.clone(),
