@@ -72,7 +72,7 @@ use crate::kernels::{dot, norm};
 use crate::model_io::model_to_json;
 use crate::network::Network;
 use crate::regularizer::{check_compatible, Batch};
-use crate::shape::{shape_report, ReluUnits, ShapeOptions};
+use crate::shape::{network_shape_report, ShapeOptions};
 use crate::stability::{NullSpace, Tolerances};
 
 /// Options of [`settle`]; [`Default`] gives the documented defaults.
@@ -1008,22 +1008,12 @@ impl Ctx<'_> {
         step_norm: f64,
         active: usize,
     ) -> TraceRow {
-        let (curve_length, convexity_changes) = match ReluUnits::from_network(&pt.net) {
-            Some(units) => {
-                let lo = self.data.xs().iter().copied().fold(f64::INFINITY, f64::min);
-                let hi = self
-                    .data
-                    .xs()
-                    .iter()
-                    .copied()
-                    .fold(f64::NEG_INFINITY, f64::max);
-                let changes = shape_report(&units, self.data, &self.opts.shape())
-                    .ok()
-                    .map(|r| r.convexity_changes);
-                (Some(units.curve_length(lo, hi)), changes)
-            }
-            None => (None, None),
-        };
+        // Any 1-D relu network (one hidden layer, or deeper by the exact region walk).
+        let shape = network_shape_report(&pt.net, self.data, &self.opts.shape())
+            .ok()
+            .flatten();
+        let curve_length = shape.as_ref().map(|r| r.curve_length);
+        let convexity_changes = shape.as_ref().map(|r| r.convexity_changes);
         TraceRow {
             iteration,
             event,

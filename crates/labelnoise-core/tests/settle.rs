@@ -321,3 +321,43 @@ fn the_result_serializes() {
     assert!(v["trace"].as_array().unwrap().len() > 1);
     assert!(v["trace"][1]["curve_length"].is_f64());
 }
+
+#[test]
+fn a_deep_relu_start_has_its_shape_in_every_trace_row() {
+    // Depth 3: the trace's curve length and convexity changes come from the exact region
+    // walk, and equal the shape report of the network the row describes (the last one).
+    let data = fig1();
+    let arch = Architecture {
+        hidden: vec![8, 8],
+        ..relu_arch(8)
+    };
+    let start = init_network(&arch, 3, 1.0).unwrap();
+    let opts = SettleOptions {
+        max_iter: 5,
+        ..SettleOptions::default()
+    };
+    let r = settle(&start, &data, &opts).unwrap();
+    assert!(!r.trace.is_empty());
+    for row in &r.trace {
+        assert!(
+            row.curve_length.is_some_and(|l| l.is_finite() && l > 0.0),
+            "{row:?}"
+        );
+        assert!(row.convexity_changes.is_some(), "{row:?}");
+    }
+    let shape = labelnoise_core::shape::network_shape_report(
+        &r.network,
+        &data,
+        &labelnoise_core::shape::ShapeOptions::default(),
+    )
+    .unwrap()
+    .unwrap();
+    let last = r.trace.last().unwrap();
+    let rel = (last.curve_length.unwrap() - shape.curve_length).abs() / shape.curve_length;
+    assert!(
+        rel < 1e-12,
+        "{} vs {}",
+        last.curve_length.unwrap(),
+        shape.curve_length
+    );
+}
