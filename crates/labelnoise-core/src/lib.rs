@@ -11,9 +11,15 @@
 //! - [`regularizer`]: reg, ∇reg and the Jacobian J;
 //! - [`stability`]: the spectrum γ of (1/n)JᵀJ, the projection g_N of ∇reg onto ker J and
 //!   the Theorem 2 verdict;
-//! - [`shape`]: the Theorem 1 shape report of 1-D one-hidden-layer ReLU networks;
+//! - [`piecewise`]: the exact linear pieces of a 1-D ReLU network of any depth, by
+//!   walking its activation regions;
+//! - [`shape`]: the Theorem 1 shape report (kinks, convexity changes, curve length) of
+//!   1-D ReLU networks: one hidden layer in closed form, deeper ones from [`piecewise`];
 //! - [`units`]: the Theorem 3 unit classes of tanh/logistic networks on one point;
-//! - [`analysis`]: all of the above for one network and data set.
+//! - [`analysis`]: all of the above for one network and data set;
+//! - [`train`]: SGD with label noise (paper eq. 3), fused and general kernels, metrics;
+//! - [`settle`]: descent on reg along the zero-loss manifold to a non-repellent point;
+//! - [`experiments`]: the runs behind `labelnoise reproduce`, with their claims.
 //!
 //! The library never prints and never exits; every failure on user data is an
 //! [`Error`] that names the file and field.
