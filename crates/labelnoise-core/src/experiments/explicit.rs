@@ -19,7 +19,7 @@
 //! [`project_to_manifold`]); the raw training loss is kept beside them, because an
 //! explicit term trades fit for reg (its fixed point solves ∇L + λ ∇reg = 0, not L = 0).
 //! The explicit term is exact: each step adds ∇reg over all n points
-//! ([`crate::train::explicit`], one vectorized sweep over the units per point for these
+//! (`train::explicit`, one vectorized sweep over the units per point for these
 //! networks), so an explicit step costs about n forward sweeps against the fused
 //! label-noise step's one. Wall times count training only (not the measurements).
 

@@ -1,17 +1,17 @@
 //! Lemma 5 (paper §3.1): near a zero-error θ*, in every direction with γ > 0 the time
 //! average of θ_k² (θ measured from θ*, in the eigenbasis of (1/n)JᵀJ) tends to
-//! η Var[e], and the cross terms θ_jθ_k average to 0.
+//! η Var\[e\], and the cross terms θ_jθ_k average to 0.
 //!
 //! # The constant under this crate's convention
 //!
 //! The update is θ ← θ − η·2e·∇h(x_i) with e = h(x_i) − y_i − Z (SPEC §1: the loss
 //! Σ(h − y)² without 1/2), exactly the paper's eq. 3. Linearized at a zero-error θ*
 //! (d = θ − θ*, g_i = ∇h(x_i, θ*), e ≈ g_iᵀd − Z):
-//! d ← d − 2η g_i g_iᵀ d + 2ηZ g_i, so with A = E_i[g_i g_iᵀ] = (1/n)JᵀJ and Σ = E[ddᵀ],
+//! d ← d − 2η g_i g_iᵀ d + 2ηZ g_i, so with A = E_i\[g_i g_iᵀ\] = (1/n)JᵀJ and Σ = E\[ddᵀ\],
 //! Σ ← Σ − 2η(AΣ + ΣA) + 4η²σ²A + 4η² E_i[(g_iᵀΣg_i) g_i g_iᵀ].
 //! At stationarity, to first order in η, AΣ + ΣA = 2ησ²A, whose solution on the range of
 //! A is Σ = ησ² P_R: every γ > 0 direction has variance ησ² (independent of γ) and the
-//! directions are uncorrelated — the paper's η Var[e] with Var[e] = Var[Z] = σ². The
+//! directions are uncorrelated — the paper's η Var\[e\] with Var\[e\] = Var\[Z\] = σ². The
 //! last term is a relative correction of order η·max_i ‖∇h_i‖² (for one point exactly
 //! 1/(1 − ηγ)), reported as `discretization_scale`.
 //!

@@ -3,12 +3,12 @@
 //!
 //! # The constant under this crate's convention
 //!
-//! The paper's Lemma 6: θ_j(T) = θ_j(0) − 2Tη² Var[e] Σ_{k: γ_k > 0} E_i[h_i^{j,k} h_i^k]
+//! The paper's Lemma 6: θ_j(T) = θ_j(0) − 2Tη² Var\[e\] Σ_{k: γ_k > 0} E_i\[h_i^{j,k} h_i^k\]
 //! for every null direction j. With reg(θ) = (1/n) Σ_i ‖∇h_i‖² (eq. 1),
 //! ∂_j reg = (2/n) Σ_i Σ_k h_i^{j,k} h_i^k = 2 E_i[Σ_k h_i^{j,k} h_i^k] (in the
 //! eigenbasis, h_i^k = 0 for every k with γ_k = 0, so restricting the sum to γ_k > 0
 //! changes nothing). Hence the paper's drift is −2Tη²σ² · (1/2) ∂_j reg, i.e.
-//! P_N(θ(T) − θ(0)) ≈ −T η² σ² g_N with g_N = P_N ∇reg and Var[e] = σ². The update here is
+//! P_N(θ(T) − θ(0)) ≈ −T η² σ² g_N with g_N = P_N ∇reg and Var\[e\] = σ². The update here is
 //! the paper's eq. 3 exactly (θ ← θ − η·2e·∇h, loss without 1/2), so this is the
 //! constant tested: −T η² σ² g_N (SPEC §1).
 //!
@@ -17,7 +17,7 @@
 //! θ* is the built-in `fig1-wiggly` on `fig1` (zero error, repellent, ‖g_N‖ ≈ 7.3). Each
 //! seed starts at θ* and runs T = K/(η γ_min) steps: long against the slowest
 //! relaxation 1/(4ηγ_min) of the Ornstein-Uhlenbeck part (so the warm-up, during which
-//! E[θ_k²] < ησ², costs at most 1/(4K) of the drift), while σ is small enough that the
+//! E\[θ_k²\] < ησ², costs at most 1/(4K) of the drift), while σ is small enough that the
 //! total drift T η² σ² ‖g_N‖ stays ≈ 0.05 or less, short against the scale on which g_N
 //! changes. The mean over seeds of P_N(θ(T) − θ*) (P_N at θ*) is compared with
 //! −T η² σ² g_N for several η at fixed K (T ∝ 1/η), so the drift per step should

@@ -14,7 +14,7 @@
 //! and `explicit` the exact ∇reg term of explicit regularization), [`fused`] (the fused
 //! kernel for one hidden layer on 1-D inputs),
 //! [`tanh`] (vectorizable tanh and logistic functions used by both step kernels),
-//! [`init`] (initial networks), [`schedule`] (log-spaced metric steps), [`metrics`].
+//! [`init`] (initial networks), [`schedule`] (log-spaced metric steps), [`mod@metrics`].
 //!
 //! # Paths
 //!

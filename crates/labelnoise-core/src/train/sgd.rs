@@ -8,8 +8,8 @@
 //! backward: δ_{L−1} = 1, g_l = W_lᵀ δ_l, δ_{l−1} = φ'(z_{l−1}) ⊙ g_l; the gradient of W_l
 //! is the rank-one δ_l a_lᵀ, of b_l it is δ_l, of the skip it is x. With batch size 1 the
 //! update is applied in place during the backward sweep: row o of W_l is read once to
-//! accumulate g_l += δ_l[o] · W_l[o, :] (old values) and written once with
-//! W_l[o, j] − g·(δ_l[o]·a_l[j]). Every quantity is computed from θ before the step, so this
+//! accumulate g_l += δ_l\[o\] · W_l\[o, :\] (old values) and written once with
+//! W_l\[o, j\] − g·(δ_l\[o\]·a_l\[j\]). Every quantity is computed from θ before the step, so this
 //! is exactly eq. 3. Per step that is two reads and one write of each weight, the minimum
 //! for a step that is not fused with the next one (see [`super::fused`]).
 //!
