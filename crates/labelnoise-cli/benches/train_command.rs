@@ -9,7 +9,8 @@
 //!   directory, all included;
 //!
 //! and prints both, the command's overhead ratio, and the command's own time split
-//! (its summary's training-only steps/s). Best of three each; the machines are shared,
+//! (its summary's training-only steps/s). Then `--seeds K` for K = 1, 2, 4, … up to the
+//! number of cores: aggregate steps/s against K = 1. Best of three each; the machines are shared,
 //! so only ratios from the same run mean much. `LABELNOISE_BENCH_SCALE=0.1` shortens it.
 
 use std::process::Command;
@@ -115,5 +116,46 @@ fn main() {
             1e9 / rate
         );
     }
+
+    // Several seeds: K runs of the same length in parallel (rayon, one run per thread);
+    // throughput is K x steps / wall time of the whole command.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (m, steps) = (256usize, ((2_000_000.0 * sc) as u64).max(1000));
+    println!();
+    println!("--seeds K at m = {m}, {steps} steps per seed ({cores} cores): aggregate throughput");
+    println!(
+        "{:>4} {:>10} {:>14} {:>12}",
+        "K", "wall (s)", "steps/s", "x (K = 1)"
+    );
+    let mut base = None;
+    let mut k = 1;
+    while k <= cores.max(2) {
+        let wall = seeds_wall(m, steps, k, &dir);
+        let rate = (k as u64 * steps) as f64 / wall;
+        let b = *base.get_or_insert(rate);
+        println!("{k:>4} {wall:>10.3} {rate:>14.3e} {:>12.2}", rate / b);
+        k *= 2;
+    }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Wall seconds of `labelnoise train --seeds k` (best of three).
+fn seeds_wall(m: usize, steps: u64, k: usize, dir: &std::path::Path) -> f64 {
+    (0..3)
+        .map(|_| {
+            let start = Instant::now();
+            let status = Command::new(env!("CARGO_BIN_EXE_labelnoise"))
+                .args(["train", "--data", "fig1", "--hidden", &m.to_string()])
+                .args(["--activation", "relu", "--skip", "--output-bias"])
+                .args(["--lr", "1e-3", "--noise", "0.5", "--seed", "0"])
+                .args(["--init-scale", &init_scale(m).to_string()])
+                .args(["--seeds", &k.to_string()])
+                .args(["--steps", &steps.to_string(), "--quiet", "--force", "--out"])
+                .arg(dir)
+                .status()
+                .expect("run labelnoise");
+            assert!(status.success(), "labelnoise train failed");
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
 }
