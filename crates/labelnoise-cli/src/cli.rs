@@ -117,6 +117,10 @@ pub struct TrainArgs {
         allow_negative_numbers = true
     )]
     pub explicit_reg: f64,
+    /// Estimate the explicit term's ∇reg from each step's own samples (unbiased; B
+    /// per-point sweeps per step instead of n) instead of all n points.
+    #[arg(long)]
+    pub explicit_reg_sampled: bool,
     /// Multiply the default initialisation (U(±1/√fan_in)) by this.
     #[arg(
         long,

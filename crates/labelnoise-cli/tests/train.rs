@@ -294,6 +294,18 @@ fn bad_input_exits_2_and_writes_nothing() {
             "0.5",
             "--steps",
             "10",
+            "--explicit-reg-sampled",
+        ]),
+        "--explicit-reg-sampled",
+    );
+    bad(
+        &with(&[
+            "--lr",
+            "0.01",
+            "--noise",
+            "0.5",
+            "--steps",
+            "10",
             "--noise-dist",
             "cauchy",
         ]),

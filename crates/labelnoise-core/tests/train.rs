@@ -707,6 +707,70 @@ fn explicit_step_matches_the_regularizer_on_random_networks() {
     }
 }
 
+/// The sampled explicit term (`explicit_reg_sampled`): one step (σ = 0, batch 1) equals
+/// θ − η (2 e_i ∇h_i + λ ∇||∇h_i||²) for the sampled i, with ∇||∇h_i||² the gradient of
+/// reg on the one-point data set {x_i}; on random networks of every activation and on
+/// one-hidden-layer 1-D networks (the column kernel). Its mean over i is the exact term.
+#[test]
+fn sampled_explicit_step_uses_the_steps_own_sample() {
+    use labelnoise_core::derivatives::gradient;
+    let lr = 0.01;
+    let lambda = 0.7;
+    for act in Activation::ALL {
+        let mut cases = random_networks(act, 3);
+        cases.push(fig1_net(7, act, 2));
+        for (k, (net, data)) in cases.into_iter().enumerate() {
+            let theta = net.params();
+            let c = TrainConfig {
+                explicit_reg: lambda,
+                explicit_reg_sampled: true,
+                seed: k as u64,
+                ..cfg(lr, 0.0)
+            };
+            let mut t = trainer(&net, &data, &c, Kernel::General);
+            assert_eq!(t.run_until(1), RunStatus::Ok);
+            let got = t.params();
+            let best = (0..data.len())
+                .map(|i| {
+                    let e = net.eval(data.x(i)) - data.y(i);
+                    let grad = gradient(&net, data.x(i));
+                    let single =
+                        Dataset::new(data.dim(), data.x(i).to_vec(), vec![data.y(i)], "x_i")
+                            .unwrap();
+                    let (_, grad_sq) = reg_and_gradient(&net, &single).unwrap();
+                    let want: Vec<f64> = (0..theta.len())
+                        .map(|q| theta[q] - lr * (2.0 * e * grad[q] + lambda * grad_sq[q]))
+                        .collect();
+                    let size = theta
+                        .iter()
+                        .zip(&want)
+                        .fold(0.0f64, |s, (a, b)| s.max((a - b).abs()));
+                    let err = got
+                        .iter()
+                        .zip(&want)
+                        .map(|(g, w)| (g - w).abs() - 4.0 * f64::EPSILON * w.abs())
+                        .fold(0.0f64, f64::max);
+                    (err / size.max(f64::MIN_POSITIVE), size)
+                })
+                .fold((f64::INFINITY, 0.0), |a, b| if b.0 < a.0 { b } else { a });
+            assert!(
+                best.0 <= 1e-12 && best.1 > 1e-8,
+                "{act} network {k}: relative error {:e} (update size {:e})",
+                best.0,
+                best.1
+            );
+        }
+    }
+    // Without an explicit term there is nothing to sample: a named error.
+    let (net, data) = fig1_net(4, Activation::Relu, 1);
+    let c = TrainConfig {
+        explicit_reg_sampled: true,
+        ..cfg(lr, 0.0)
+    };
+    let err = c.check(&net, &data).unwrap_err().to_string();
+    assert!(err.contains("--explicit-reg-sampled"), "{err}");
+}
+
 /// The general path's one-sweep kernel for column-then-output networks and the fused
 /// kernel give the same bits (same products in the same order), guard steps included.
 #[test]

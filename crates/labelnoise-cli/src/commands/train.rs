@@ -256,6 +256,7 @@ pub fn run(args: &TrainArgs, command: Vec<String>, out: &mut dyn Write) -> anyho
             batch: args.batch,
             two_copies: args.two_copies,
             explicit_reg: args.explicit_reg,
+            explicit_reg_sampled: args.explicit_reg_sampled,
             seed,
             log_points: args.log_points,
             flush_threshold: args.flush_threshold,

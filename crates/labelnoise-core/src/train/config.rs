@@ -36,6 +36,11 @@ pub struct TrainConfig {
     pub two_copies: bool,
     /// λ ≥ 0: add η λ ∇reg(θ) to every update (`--explicit-reg`).
     pub explicit_reg: f64,
+    /// Replace the exact ∇reg = (1/n) Σ_i ∇||∇h(x_i)||² of the explicit term by its
+    /// unbiased estimate from the step's own samples, (1/B) Σ_{b} ∇||∇h(x_{i_b})||²
+    /// (`--explicit-reg-sampled`): B per-point sweeps per step instead of n, no extra
+    /// random draws. Off by default (SPEC §1's exact term).
+    pub explicit_reg_sampled: bool,
     /// The seed of the run's generator (`--seed`).
     pub seed: u64,
     /// How many log-spaced steps get metrics (`--log-points`), at least 2.
@@ -55,6 +60,7 @@ impl Default for TrainConfig {
             batch: 1,
             two_copies: false,
             explicit_reg: 0.0,
+            explicit_reg_sampled: false,
             seed: 0,
             log_points: 50,
             flush_threshold: DEFAULT_FLUSH_THRESHOLD,
@@ -135,6 +141,12 @@ impl TrainConfig {
                 "--explicit-reg",
                 "must be finite and ≥ 0",
                 self.explicit_reg,
+            ));
+        }
+        if self.explicit_reg_sampled && self.explicit_reg == 0.0 {
+            return Err(Error::parameter(
+                "--explicit-reg-sampled",
+                "needs --explicit-reg λ > 0 (there is no explicit term to sample)",
             ));
         }
         if self.log_points < 2 {

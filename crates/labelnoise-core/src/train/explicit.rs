@@ -101,7 +101,9 @@ impl RegKernel {
         }
     }
 
-    /// acc ← acc + scale · Σ_i H_i ∇h_i over the points of `data`, at θ.
+    /// acc ← acc + scale · Σ_i H_i ∇h_i over the points `points` of `data` (all of them
+    /// for the exact ∇reg; a step's own samples for the sampled estimate), at θ.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(crate) fn accumulate<S: Simd>(
         &mut self,
@@ -109,20 +111,22 @@ impl RegKernel {
         model: &SgdModel,
         theta: &[f64],
         data: &Dataset,
+        points: &[usize],
         scale: f64,
         acc: &mut [f64],
     ) {
         if let Some(cr) = self.column {
             let (b_tr, c_tr) = (cr.b.is_some(), matches!(cr.c, Src::Theta(_)));
+            let args = (cr, theta, data, points, scale);
             match (b_tr, c_tr) {
-                (true, true) => self.column_all::<true, true>(cr, theta, data, scale, acc),
-                (true, false) => self.column_all::<true, false>(cr, theta, data, scale, acc),
-                (false, true) => self.column_all::<false, true>(cr, theta, data, scale, acc),
-                (false, false) => self.column_all::<false, false>(cr, theta, data, scale, acc),
+                (true, true) => self.column_all::<true, true>(args, acc),
+                (true, false) => self.column_all::<true, false>(args, acc),
+                (false, true) => self.column_all::<false, true>(args, acc),
+                (false, false) => self.column_all::<false, false>(args, acc),
             }
             return;
         }
-        for i in 0..data.len() {
+        for &i in points {
             self.point(simd, model, theta, data.x(i), scale, acc);
         }
     }
@@ -132,10 +136,7 @@ impl RegKernel {
     #[inline(always)]
     fn column_all<const BIAS: bool, const TRAIN_C: bool>(
         &mut self,
-        cr: ColumnRow,
-        theta: &[f64],
-        data: &Dataset,
-        scale: f64,
+        (cr, theta, data, points, scale): (ColumnRow, &[f64], &Dataset, &[usize], f64),
         acc: &mut [f64],
     ) {
         let m = cr.m;
@@ -164,7 +165,7 @@ impl RegKernel {
             Src::Frozen(_) => &mut self.scratch_c[..],
         };
         let bias0 = if BIAS { 1.0 } else { 0.0 };
-        for i in 0..data.len() {
+        for &i in points {
             let x = data.x(i)[0];
             let args = (w, b, c, x, bias0, scale);
             match cr.act {

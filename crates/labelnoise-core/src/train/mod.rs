@@ -226,6 +226,7 @@ impl Trainer {
             lr: self.cfg.lr,
             batch: self.cfg.batch,
             explicit_reg: self.cfg.explicit_reg,
+            explicit_sampled: self.cfg.explicit_reg_sampled,
             threshold: self.cfg.flush_threshold,
         };
         let (start, theta, data, rng) = (self.step, &mut self.theta[..], &self.data, &mut self.rng);

@@ -20,7 +20,9 @@
 //! Mini-batches (B > 1) and explicit regularization accumulate the update in a buffer
 //! (all gradients at the same θ) and apply it at the end of the step:
 //! θ ← θ − [(1/B) Σ_b g_b ∇h(x_{i_b}) + η λ ∇reg(θ)], ∇reg(θ) = (2/n) Σ_i H_i ∇h_i (paper
-//! eq. 1), exactly, by the allocation-free kernel of `train::explicit`.
+//! eq. 1), exactly, by the allocation-free kernel of `train::explicit`; with
+//! `explicit_reg_sampled` the sum runs over the step's own samples instead,
+//! (2/B) Σ_b H_{i_b} ∇h_{i_b}, an unbiased estimate of ∇reg from the same draws.
 //!
 //! Subnormal guard: on steps where it applies (see [`super::FLUSH_EVERY`]), every updated
 //! parameter with |θ_k| < threshold is set to 0 in the same pass.
@@ -623,6 +625,9 @@ pub(crate) struct General {
     model: SgdModel,
     ws: SgdWorkspace,
     reg: Option<RegKernel>,
+    /// The points of the explicit term: 0..n (exact), or the step's samples (sampled);
+    /// sized once, so steps do not allocate.
+    points: Vec<usize>,
 }
 
 /// What a run of steps needs besides θ and the generator.
@@ -632,6 +637,7 @@ pub(crate) struct StepParams {
     pub lr: f64,
     pub batch: usize,
     pub explicit_reg: f64,
+    pub explicit_sampled: bool,
     pub threshold: f64,
 }
 
@@ -647,7 +653,12 @@ impl General {
         let model = SgdModel::new(net);
         let ws = model.workspace();
         let reg = (explicit_reg > 0.0).then(|| RegKernel::new(&model));
-        General { model, ws, reg }
+        General {
+            model,
+            ws,
+            reg,
+            points: Vec::new(),
+        }
     }
 
     /// Runs steps `start+1 ..= end` (counting steps done). Returns `Err(k)` when the
@@ -697,8 +708,16 @@ impl General {
             }
             self.ws.acc.fill(0.0);
             let inv_b = 1.0 / sp.batch as f64;
+            if sp.explicit_sampled {
+                self.points.clear();
+            } else if self.points.len() != data.len() {
+                self.points = (0..data.len()).collect();
+            }
             for _ in 0..sp.batch {
                 let (i, z) = sp.sampler.draw(rng);
+                if sp.explicit_sampled {
+                    self.points.push(i);
+                }
                 let h = self
                     .model
                     .forward_layers(simd, theta, data.x(i), &mut self.ws);
@@ -710,9 +729,18 @@ impl General {
                     .backward_accumulate(theta, &mut self.ws, (two_lr * e) * inv_b);
             }
             if let Some(reg) = &mut self.reg {
-                // η λ ∇reg(θ) = η λ (2/n) Σ_i H_i ∇h_i at the θ of this step.
-                let scale = sp.lr * sp.explicit_reg * 2.0 / data.len() as f64;
-                reg.accumulate(simd, &self.model, theta, data, scale, &mut self.ws.acc);
+                // η λ ∇reg(θ) = η λ (2/n) Σ_i H_i ∇h_i at the θ of this step; sampled:
+                // η λ (2/B) Σ_b H_{i_b} ∇h_{i_b} over the step's own samples.
+                let scale = sp.lr * sp.explicit_reg * 2.0 / self.points.len() as f64;
+                reg.accumulate(
+                    simd,
+                    &self.model,
+                    theta,
+                    data,
+                    &self.points,
+                    scale,
+                    &mut self.ws.acc,
+                );
             }
             for (t, &u) in theta.iter_mut().zip(&self.ws.acc) {
                 let v = *t - u;

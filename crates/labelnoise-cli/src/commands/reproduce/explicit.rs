@@ -223,7 +223,9 @@ pub(super) fn explicit_section(r: &Explicit, wall: f64, dir: &Path) -> anyhow::R
         "The explicit term is exact: every step adds grad reg over all n training points (one \
          vectorized sweep over the units per point, allocation-free), which is why its steps cost \
          about n times a fused label-noise step (see ns/step above); the saving in steps has to \
-         beat that factor to save wall time. Without \
+         beat that factor to save wall time. sampled-10x replaces the exact term by its unbiased \
+         estimate from each step's own sample (`--explicit-reg-sampled`), one per-point sweep per \
+         step: the same drift in expectation at a fraction of the cost. Without \
          noise the explicit runs do not fit noise, but they do not reach zero loss either: their \
          fixed point solves grad L + lambda grad reg = 0, so the training loss they settle at grows \
          with lambda (training-loss panel), and the projection onto the zero-loss manifold then \
