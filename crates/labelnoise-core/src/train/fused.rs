@@ -12,10 +12,11 @@
 //! the order (i₁, Z₁), (i₂, Z₂), …, and the last step of a call draws nothing ahead, so
 //! the stream (and any checkpoint) is exactly that of the general path.
 //!
-//! For relu and identity, φ(z_j) and φ'(z_j) of step t are recomputed from (a_j, b_j, x₀)
-//! in the pass (explicit `pulp` vectors); for tanh and logistic they are kept from the
-//! previous pass in two buffers, and the pass is three vectorized loops (update,
-//! activation by the branch-free functions of [`super::tanh`], output sum).
+//! For identity, φ(z_j) and φ'(z_j) of step t are recomputed from (a_j, b_j, x₀) in the
+//! pass (explicit `pulp` vectors); for tanh and logistic they are kept from the previous
+//! pass in two buffers, and the pass is three vectorized loops (update, activation by the
+//! branch-free functions of [`super::tanh`], output sum). Relu has a pass of its own,
+//! below.
 //!
 //! The arithmetic is that of the general path operation for operation (same products,
 //! same order; the output sum uses the eight partial sums of [`crate::kernels::dot`]),
@@ -23,13 +24,57 @@
 //! eight independent lanes, which the compiler turns into one AVX-512 (or two AVX2)
 //! vector per chunk; the instruction set is picked at run time by `pulp` (the caller
 //! dispatches), not at build time.
+//!
+//! # The relu pass
+//!
+//! Without FMAs the pass above costs 19 vector operations per chunk for relu, where the
+//! hand-tuned AVX-512 loop of `benches/yardstick_avx512.c` needs 9 with FMAs. The relu
+//! pass (`pass_relu`, run by `Fused::run_relu`) needs 13 and gives the same bits:
+//!
+//! - **Masked updates.** Where φ'(z_j) = 1, c_j φ'(z_j) = c_j exactly, so a_j − g (c_j x₀)
+//!   and b_j − g c_j are the general path's values. Where φ'(z_j) = 0 the general path
+//!   subtracts g ((c_j · 0) x₀) = ±0.0, which leaves a_j unchanged unless a_j = −0.0;
+//!   the relu pass subtracts +0.0 (a vector select, which becomes a masked subtraction)
+//!   and leaves a_j unchanged always. So the two agree whenever no a_j, b_j is −0.0 and
+//!   g and c_j are finite. c_j is finite on every step that runs (a non-finite c_j makes
+//!   h, hence e, non-finite, and the run stops first); g is checked every step; and the
+//!   relu pass never creates a −0.0 (a difference is −0.0 only as −0.0 − (+0.0), the guard
+//!   writes +0.0). So `Fused::run` checks a, b and b_out for −0.0 once per call, and a call
+//!   that finds one, or a step whose g is not finite (2η e overflowing) and every step
+//!   after it in that call, take the exact pass above.
+//! - **φ kept, not recomputed** (m ≤ `KEEP_MAX`): the pass stores φ(z_j') of step t+1,
+//!   which it computes anyway for the output sum, in a buffer, and the next step reads
+//!   it instead of recomputing z_j = a_j x₀ + b_j (the same product and sum, so the same
+//!   bits); φ(z_j) > 0 is the mask. The buffer is filled from θ at the start of each call
+//!   and is no state of the run: checkpoints and resume are unchanged. Wider layers
+//!   recompute it, as there the pass waits on memory, not on arithmetic.
+//! - **max for relu.** φ(z') = max(z', 0) is select(z' > 0, z', 0): z' = a' x₁ + b' is
+//!   never −0.0 as b' is not, and max(NaN, 0) is 0 on every `pulp` level.
+//! - **Output sum.** The eight partial sums start from the first chunk's products rather
+//!   than from 0.0 + them, and an empty tail adds no + 0.0. That changes at most the sign
+//!   of a zero sum, which (sum + b_out) with b_out ≠ −0.0 (no output bias: b_out = +0.0)
+//!   erases, so h = (sum + b_out) + s x₁ has the same bits; this takes two additions off
+//!   the chain from one step's output to the next step's g, which bounds small widths.
+//! - **Aligned copies.** A call copies a, b, c into a buffer of the plan, 64-byte aligned
+//!   and with the arrays (and the kept φ) never a multiple of 4 KiB apart, runs its steps
+//!   there and copies them back (O(m) per call, bit-exact): in θ the blocks are 8m bytes
+//!   apart and, at m = 256, the speed depended by 1.5x on where the heap had put θ and
+//!   the φ buffer.
+//! - **A loop of its own.** The relu run is a separate function (`run_relu_outlined`,
+//!   `simd.vectorize` from a function without target features, so it is not inlined
+//!   into the dispatch of every kernel) and is compiled per sampler with `draw` inlined;
+//!   otherwise the step's state (h, b_out, s) lived on the stack.
+//!
+//! The test `masked_relu_pass_gives_the_general_bits` (below) checks the relu pass under
+//! the scalar, AVX2 and AVX-512 `pulp` levels against the general path bit for bit,
+//! with exact zeros, −0.0, tiny units and every sampler.
 
 use pulp::Simd;
 
 use crate::activation::Activation;
 use crate::network::Network;
 
-use super::noise::TrainRng;
+use super::noise::{NoiseDist, Sampler, TrainRng};
 use super::sgd::{flush, flush_due, StepParams};
 
 /// A unit activation as the kernel needs it: (φ(z), φ'(z)).
@@ -100,6 +145,14 @@ pub(crate) struct Fused {
     skip: SkipPlan,
     phi: Vec<f64>,
     dphi: Vec<f64>,
+    /// Relu: a, b, c and the kept φ during a call, 64-byte aligned (see [`work_stride`]).
+    work: Vec<f64>,
+}
+
+/// The distance between the arrays in [`Fused::work`]: m rounded up to whole 64-byte
+/// lines, plus one line, so that the arrays are never a multiple of 4 KiB apart.
+fn work_stride(m: usize) -> usize {
+    m.div_ceil(LANES) * LANES + LANES
 }
 
 pub(super) const LANES: usize = 8;
@@ -415,6 +468,191 @@ fn pass_simd<S: Simd, A: SimdAct, const NEXT: bool, const FLUSH: bool>(
     combine(&acc, tail)
 }
 
+/// The broadcast scalars of one relu pass.
+#[derive(Clone, Copy)]
+struct ReluStep<V> {
+    zero: V,
+    x0: V,
+    g: V,
+    x1: V,
+    thr: V,
+}
+
+/// One chunk of [`pass_relu`]: updates a, b, c (and v when `KEEP` and `NEXT`) in place and
+/// returns c_j' φ(z_j') per lane (zeros when not `NEXT`).
+#[inline(always)]
+fn relu_chunk<S: Simd, const NEXT: bool, const FLUSH: bool, const KEEP: bool>(
+    simd: S,
+    k: ReluStep<S::f64s>,
+    a: &mut S::f64s,
+    b: &mut S::f64s,
+    c: &mut S::f64s,
+    v: &mut S::f64s,
+) -> S::f64s {
+    let (av, bv, cv) = (*a, *b, *c);
+    let (pos, v0) = if KEEP {
+        (simd.greater_than_f64s(*v, k.zero), *v)
+    } else {
+        let z = simd.add_f64s(simd.mul_f64s(av, k.x0), bv);
+        let pos = simd.greater_than_f64s(z, k.zero);
+        (pos, simd.select_f64s(pos, z, k.zero))
+    };
+    // φ'(z_j) = 1: c φ' = c exactly. φ'(z_j) = 0: a and b lose +0.0 (unchanged) where the
+    // exact kernel subtracts g ((c · 0) x0) = ±0.0, the same when a, b are not −0.0.
+    let da = simd.select_f64s(pos, simd.mul_f64s(k.g, simd.mul_f64s(cv, k.x0)), k.zero);
+    let db = simd.select_f64s(pos, simd.mul_f64s(k.g, cv), k.zero);
+    let mut an = simd.sub_f64s(av, da);
+    let mut bn = simd.sub_f64s(bv, db);
+    let mut cn = simd.sub_f64s(cv, simd.mul_f64s(k.g, v0));
+    if FLUSH {
+        an = flush_simd(simd, an, k.thr);
+        bn = flush_simd(simd, bn, k.thr);
+        cn = flush_simd(simd, cn, k.thr);
+    }
+    *a = an;
+    *b = bn;
+    *c = cn;
+    if NEXT {
+        // max(z, 0) is select(z > 0, z, 0) here: z = a' x1 + b' is never −0.0 (b' is not).
+        let z1 = simd.add_f64s(simd.mul_f64s(an, k.x1), bn);
+        let v1 = simd.max_f64s(z1, k.zero);
+        if KEEP {
+            *v = v1;
+        }
+        simd.mul_f64s(cn, v1)
+    } else {
+        k.zero
+    }
+}
+
+/// The relu pass of [`pass_simd`] with masked updates (see the module documentation):
+/// the same parameters as `pass_simd::<S, Relu, ..>`, and a sum that gives the same
+/// output h = (sum + b_out) + s x1, when no a_j, b_j, b_out is −0.0 and g is finite.
+/// With `KEEP`, `v` holds φ(z_j) of step t on entry (for the units in full chunks) and
+/// φ(z_j') of step t+1 on return (when `NEXT`), instead of recomputing z_j = a_j x0 + b_j.
+///
+/// The sum differs from `pass_simd`'s only in the sign of a zero (the eight partial sums
+/// start from the first chunk's products instead of 0.0 + them, and there is no
+/// `+ 0.0` for an empty tail), which `+ b_out` with b_out ≠ −0.0 erases.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pass_relu<S: Simd, const NEXT: bool, const FLUSH: bool, const KEEP: bool>(
+    simd: S,
+    a: &mut [f64],
+    b: &mut [f64],
+    c: &mut [f64],
+    v: &mut [f64],
+    x0: f64,
+    g: f64,
+    x1: f64,
+    thr: f64,
+) -> f64 {
+    let group = LANES / S::F64_LANES;
+    let m = a.len();
+    let full = m - m % LANES;
+    let mut acc = [0.0f64; LANES];
+    {
+        let (accv, _) = S::as_mut_simd_f64s(&mut acc);
+        let (av, _) = S::as_mut_simd_f64s(&mut a[..full]);
+        let (bv, _) = S::as_mut_simd_f64s(&mut b[..full]);
+        let (cv, _) = S::as_mut_simd_f64s(&mut c[..full]);
+        let (vv, _) = S::as_mut_simd_f64s(&mut v[..full]);
+        let k = ReluStep {
+            zero: simd.splat_f64s(0.0),
+            x0: simd.splat_f64s(x0),
+            g: simd.splat_f64s(g),
+            x1: simd.splat_f64s(x1),
+            thr: simd.splat_f64s(thr),
+        };
+        let n = av.len();
+        let (bv, cv, vv) = (&mut bv[..n], &mut cv[..n], &mut vv[..n]);
+        if n > 0 {
+            for i in 0..group {
+                accv[i] = relu_chunk::<S, NEXT, FLUSH, KEEP>(
+                    simd, k, &mut av[i], &mut bv[i], &mut cv[i], &mut vv[i],
+                );
+            }
+        }
+        let (av, bv, cv, vv) = (
+            &mut av[group.min(n)..],
+            &mut bv[group.min(n)..],
+            &mut cv[group.min(n)..],
+            &mut vv[group.min(n)..],
+        );
+        // Two chunks per loop iteration (fewer loop instructions competing for the vector
+        // ports); the partial sums still take the chunks in order.
+        let mut a2 = av.chunks_exact_mut(2 * group);
+        let mut b2 = bv.chunks_exact_mut(2 * group);
+        let mut c2 = cv.chunks_exact_mut(2 * group);
+        let mut v2 = vv.chunks_exact_mut(2 * group);
+        for (((a, b), c), v) in (&mut a2).zip(&mut b2).zip(&mut c2).zip(&mut v2) {
+            for l in 0..2 * group {
+                let p = relu_chunk::<S, NEXT, FLUSH, KEEP>(
+                    simd, k, &mut a[l], &mut b[l], &mut c[l], &mut v[l],
+                );
+                accv[l % group] = simd.add_f64s(accv[l % group], p);
+            }
+        }
+        let (a, b, c, v) = (
+            a2.into_remainder(),
+            b2.into_remainder(),
+            c2.into_remainder(),
+            v2.into_remainder(),
+        );
+        for l in 0..a.len() {
+            let p = relu_chunk::<S, NEXT, FLUSH, KEEP>(
+                simd, k, &mut a[l], &mut b[l], &mut c[l], &mut v[l],
+            );
+            accv[l % group] = simd.add_f64s(accv[l % group], p);
+        }
+    }
+    if !NEXT {
+        for j in full..m {
+            let (mut p, mut dp) = (0.0, 0.0);
+            unit::<Relu, false, FLUSH>(
+                &mut a[j], &mut b[j], &mut c[j], &mut p, &mut dp, x0, g, x1, thr,
+            );
+        }
+        return 0.0;
+    }
+    let tree = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    if full == m {
+        return tree;
+    }
+    let mut tail = 0.0;
+    let (mut p, mut dp) = (0.0, 0.0);
+    for j in full..m {
+        tail += unit::<Relu, true, FLUSH>(
+            &mut a[j], &mut b[j], &mut c[j], &mut p, &mut dp, x0, g, x1, thr,
+        );
+    }
+    tree + tail
+}
+
+/// φ(a_j x + b_j) for relu into `v` (the units in full chunks), as [`forward_simd`]
+/// computes it.
+#[inline(always)]
+fn relu_values<S: Simd>(simd: S, a: &[f64], b: &[f64], v: &mut [f64], x: f64) {
+    let full = a.len() - a.len() % LANES;
+    let (av, _) = S::as_simd_f64s(&a[..full]);
+    let (bv, _) = S::as_simd_f64s(&b[..full]);
+    let (vv, _) = S::as_mut_simd_f64s(&mut v[..full]);
+    let xv = simd.splat_f64s(x);
+    for ((a, b), v) in av.iter().zip(bv).zip(vv.iter_mut()) {
+        *v = Relu::eval_simd(simd, simd.add_f64s(simd.mul_f64s(*a, xv), *b)).0;
+    }
+}
+
+/// Whether some value is −0.0 (the masked relu pass needs none in a and b).
+#[inline(always)]
+fn has_negative_zero(v: &[f64]) -> bool {
+    v.iter().any(|x| x.to_bits() == (-0.0f64).to_bits())
+}
+
+/// Up to this width the relu pass keeps φ(z_j) in a buffer (four arrays stay in L1);
+/// wider layers recompute it (the pass is bound by L2 bandwidth there).
+const KEEP_MAX: usize = 1024;
+
 impl Fused {
     /// The fused plan for `net`, or `None` when the network is not one trainable hidden
     /// layer with biases on 1-D inputs and a trainable output layer.
@@ -450,6 +688,11 @@ impl Fused {
             skip,
             phi: vec![0.0; m],
             dphi: vec![0.0; m],
+            work: if hidden.activation == Activation::Relu {
+                vec![0.0; 4 * work_stride(m) + LANES]
+            } else {
+                Vec::new()
+            },
         })
     }
 
@@ -470,7 +713,16 @@ impl Fused {
     ) -> Result<(), u64> {
         match self.act {
             Activation::Relu => {
-                self.run_act::<S, Relu, true>(simd, theta, xs, ys, rng, sp, start, end)
+                let m = self.m;
+                let bout_neg_zero = self
+                    .out_bias
+                    .is_some_and(|k| has_negative_zero(&theta[k..k + 1]));
+                if has_negative_zero(&theta[..2 * m]) || bout_neg_zero || !(2.0 * sp.lr).is_finite()
+                {
+                    self.run_act::<S, Relu, true>(simd, theta, xs, ys, rng, sp, start, end)
+                } else {
+                    run_relu_outlined(simd, self, theta, xs, ys, rng, sp, start, end)
+                }
             }
             Activation::Identity => {
                 self.run_act::<S, Ident, true>(simd, theta, xs, ys, rng, sp, start, end)
@@ -482,6 +734,160 @@ impl Fused {
                 self.run_act::<S, Logistic, false>(simd, theta, xs, ys, rng, sp, start, end)
             }
         }
+    }
+
+    /// [`run_relu`](Self::run_relu), keeping φ(z_j) in a buffer when the layer is narrow.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn run_relu_keep<S: Simd, D: FnMut(&mut TrainRng) -> (usize, f64)>(
+        &mut self,
+        simd: S,
+        theta: &mut [f64],
+        xs: &[f64],
+        ys: &[f64],
+        rng: &mut TrainRng,
+        sp: &StepParams,
+        start: u64,
+        end: u64,
+        draw: D,
+    ) -> Result<(), u64> {
+        if self.m <= KEEP_MAX {
+            self.run_relu::<S, true, D>(simd, theta, xs, ys, rng, sp, start, end, draw)
+        } else {
+            self.run_relu::<S, false, D>(simd, theta, xs, ys, rng, sp, start, end, draw)
+        }
+    }
+
+    /// [`run_act`](Self::run_act) for relu with the masked pass [`pass_relu`] (the caller
+    /// checks that no a_j, b_j, b_out is −0.0 and 2η is finite; see the module docs); a
+    /// step whose g is not finite and all steps after it in this call use the exact
+    /// [`pass_simd`].
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn run_relu<S: Simd, const KEEP: bool, D: FnMut(&mut TrainRng) -> (usize, f64)>(
+        &mut self,
+        simd: S,
+        theta: &mut [f64],
+        xs: &[f64],
+        ys: &[f64],
+        rng: &mut TrainRng,
+        sp: &StepParams,
+        start: u64,
+        end: u64,
+        mut draw: D,
+    ) -> Result<(), u64> {
+        if start >= end {
+            return Ok(());
+        }
+        let m = self.m;
+        let two_lr = 2.0 * sp.lr;
+        let thr = sp.threshold;
+        let (ta, rest) = theta.split_at_mut(m);
+        let (tb, rest) = rest.split_at_mut(m);
+        let (tc, rest) = rest.split_at_mut(m);
+        // The steps run on copies of a, b, c in `work`, copied back at the end: there the
+        // four arrays are 64-byte aligned and never 4 KiB apart, whatever the addresses
+        // of θ and of the buffers (in θ, a, b, c are 8m bytes apart; at m = 256 the run
+        // took 1.5x as long depending on where the heap had put θ and the φ buffer).
+        let stride = work_stride(m);
+        let work = &mut self.work[..];
+        let off = work.as_ptr().align_offset(64).min(LANES);
+        let (wa, w) = work[off..].split_at_mut(stride);
+        let (wb, w) = w.split_at_mut(stride);
+        let (wc, w) = w.split_at_mut(stride);
+        let (a, b, c, v) = (&mut wa[..m], &mut wb[..m], &mut wc[..m], &mut w[..m]);
+        a.copy_from_slice(ta);
+        b.copy_from_slice(tb);
+        c.copy_from_slice(tc);
+        let base = 3 * m;
+        let has_bout = self.out_bias.is_some();
+        let mut bout = self.out_bias.map_or(0.0, |k| rest[k - base]);
+        let (mut s, s_trainable) = match self.skip {
+            SkipPlan::None => (0.0, false),
+            SkipPlan::Frozen(v) => (v, false),
+            SkipPlan::Trainable(k) => (rest[k - base], true),
+        };
+        let has_skip = self.skip != SkipPlan::None;
+
+        let (mut i0, mut z0) = draw(rng);
+        let mut x0 = xs[i0];
+        let first = forward_simd::<S, Relu>(simd, a, b, c, x0);
+        if KEEP {
+            relu_values(simd, a, b, v, x0);
+        }
+        let mut h = (first + bout) + if has_skip { s * x0 } else { 0.0 };
+        let mut exact = false;
+        let mut result = Ok(());
+        for done in start..end {
+            let e = (h - ys[i0]) - z0;
+            let g = two_lr * e;
+            if !g.is_finite() {
+                if !e.is_finite() {
+                    result = Err(done);
+                    break;
+                }
+                exact = true;
+            }
+            let fl = flush_due(done + 1, thr);
+            let next = done + 1 < end;
+            let (mut i1, mut z1, mut x1) = (0, 0.0, 0.0);
+            if next {
+                (i1, z1) = draw(rng);
+                x1 = xs[i1];
+            }
+            let sum = match (next, fl, exact) {
+                (true, false, false) => {
+                    pass_relu::<S, true, false, KEEP>(simd, a, b, c, v, x0, g, x1, thr)
+                }
+                (true, true, false) => {
+                    pass_relu::<S, true, true, KEEP>(simd, a, b, c, v, x0, g, x1, thr)
+                }
+                (false, false, false) => {
+                    pass_relu::<S, false, false, KEEP>(simd, a, b, c, v, x0, g, x1, thr)
+                }
+                (false, true, false) => {
+                    pass_relu::<S, false, true, KEEP>(simd, a, b, c, v, x0, g, x1, thr)
+                }
+                (true, false, true) => {
+                    pass_simd::<S, Relu, true, false>(simd, a, b, c, x0, g, x1, thr)
+                }
+                (true, true, true) => {
+                    pass_simd::<S, Relu, true, true>(simd, a, b, c, x0, g, x1, thr)
+                }
+                (false, false, true) => {
+                    pass_simd::<S, Relu, false, false>(simd, a, b, c, x0, g, x1, thr)
+                }
+                (false, true, true) => {
+                    pass_simd::<S, Relu, false, true>(simd, a, b, c, x0, g, x1, thr)
+                }
+            };
+            if has_bout {
+                bout -= g;
+                if fl {
+                    bout = flush(bout, thr);
+                }
+            }
+            if s_trainable {
+                s -= g * x0;
+                if fl {
+                    s = flush(s, thr);
+                }
+            }
+            if next {
+                h = (sum + bout) + if has_skip { s * x1 } else { 0.0 };
+                (i0, z0, x0) = (i1, z1, x1);
+            }
+        }
+        ta.copy_from_slice(a);
+        tb.copy_from_slice(b);
+        tc.copy_from_slice(c);
+        if let Some(k) = self.out_bias {
+            rest[k - base] = bout;
+        }
+        if let SkipPlan::Trainable(k) = self.skip {
+            rest[k - base] = s;
+        }
+        result
     }
 
     #[inline(always)]
@@ -590,6 +996,88 @@ impl Fused {
     }
 }
 
+/// The masked relu run in a function of its own: `simd.vectorize` from a function
+/// without target features cannot be inlined, so the step loop gets its own register
+/// allocation instead of sharing one with every other kernel of the fused dispatch
+/// (which spilled the step's state to the stack).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn run_relu_outlined<S: Simd>(
+    simd: S,
+    fused: &mut Fused,
+    theta: &mut [f64],
+    xs: &[f64],
+    ys: &[f64],
+    rng: &mut TrainRng,
+    sp: &StepParams,
+    start: u64,
+    end: u64,
+) -> Result<(), u64> {
+    simd.vectorize(ReluRun {
+        fused,
+        theta,
+        xs,
+        ys,
+        rng,
+        sp,
+        start,
+        end,
+    })
+}
+
+struct ReluRun<'a> {
+    fused: &'a mut Fused,
+    theta: &'a mut [f64],
+    xs: &'a [f64],
+    ys: &'a [f64],
+    rng: &'a mut TrainRng,
+    sp: &'a StepParams,
+    start: u64,
+    end: u64,
+}
+
+impl pulp::WithSimd for ReluRun<'_> {
+    type Output = Result<(), u64>;
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) -> Self::Output {
+        let ReluRun {
+            fused,
+            theta,
+            xs,
+            ys,
+            rng,
+            sp,
+            start,
+            end,
+        } = self;
+        // The loop is compiled per sampler so that it holds no call (a call would spill
+        // the step's state to the stack); each closure is exactly `Sampler::draw`.
+        match sp.sampler {
+            Sampler::Noise {
+                n,
+                sigma,
+                dist: NoiseDist::Rademacher,
+            } => fused.run_relu_keep(simd, theta, xs, ys, rng, sp, start, end, |r| {
+                let i = r.index(n);
+                (i, sigma * r.unit_noise(NoiseDist::Rademacher))
+            }),
+            Sampler::TwoCopies { n, sigma } => {
+                fused.run_relu_keep(simd, theta, xs, ys, rng, sp, start, end, |r| {
+                    let k = r.index(2 * n);
+                    if k < n {
+                        (k, sigma)
+                    } else {
+                        (k - n, -sigma)
+                    }
+                })
+            }
+            sampler => fused.run_relu_keep(simd, theta, xs, ys, rng, sp, start, end, |r| {
+                sampler.draw(r)
+            }),
+        }
+    }
+}
+
 /// Dispatch between the vector kernels (relu, identity) and the scalar ones (tanh,
 /// logistic) without duplicating the step loop.
 trait MaybeSimd: Act {
@@ -657,3 +1145,141 @@ macro_rules! scalar_act {
 
 vector_act!(Relu, Ident);
 scalar_act!(Tanh, Logistic);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::{init_network, Kernel, RunStatus, TrainConfig, Trainer};
+    use crate::{builtin, Architecture};
+
+    fn relu_net(m: usize, seed: u64, edit: impl Fn(&mut [f64])) -> Network {
+        let arch = Architecture {
+            input_dim: 1,
+            hidden: vec![m],
+            activation: Activation::Relu,
+            hidden_bias: true,
+            output_bias: true,
+            skip: true,
+            frozen_layers: vec![],
+            frozen_skip: false,
+        };
+        let mut net = init_network(&arch, seed, 1.0).unwrap();
+        let mut theta = net.params();
+        edit(&mut theta);
+        net.set_params(&theta).unwrap();
+        net
+    }
+
+    /// The fused kernel under `simd` against the general path (run-time SIMD level),
+    /// bit for bit, after every call of a schedule of calls.
+    fn check<S: Simd>(simd: S, net: &Network, cfg: &TrainConfig, what: &str) {
+        let data = builtin::dataset("fig1").unwrap();
+        let valid = cfg.check(net, &data).unwrap();
+        let mut general =
+            Trainer::with_kernel(net.clone(), data.clone(), valid.clone(), Kernel::General)
+                .unwrap();
+        let mut fused = Fused::plan(net).unwrap();
+        let mut theta = net.params();
+        let mut rng = TrainRng::new(cfg.seed);
+        let sp = StepParams {
+            sampler: valid.sampler(),
+            lr: cfg.lr,
+            batch: 1,
+            explicit_reg: 0.0,
+            explicit_sampled: false,
+            threshold: cfg.flush_threshold,
+        };
+        let mut done = 0;
+        for target in [1, 2, 63, 64, 65, 200, 1000, 1001, 3000] {
+            let r = fused.run(
+                simd,
+                &mut theta,
+                data.xs(),
+                data.ys(),
+                &mut rng,
+                &sp,
+                done,
+                target,
+            );
+            assert_eq!(r, Ok(()), "{what}");
+            assert_eq!(general.run_until(target), RunStatus::Ok, "{what}");
+            done = target;
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&theta), bits(general.params()), "{what} step {target}");
+            assert_eq!(rng, general.checkpoint().rng, "{what} step {target}");
+        }
+    }
+
+    fn check_all_levels(net: &Network, cfg: &TrainConfig, what: &str) {
+        check(pulp::Scalar::new(), net, cfg, &format!("{what}, scalar"));
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Some(v3) = pulp::x86::V3::try_new() {
+                v3.vectorize(|| check(v3, net, cfg, &format!("{what}, V3")));
+            }
+            if let Some(v4) = pulp::x86::V4::try_new() {
+                v4.vectorize(|| check(v4, net, cfg, &format!("{what}, V4")));
+            }
+        }
+    }
+
+    #[test]
+    fn masked_relu_pass_gives_the_general_bits() {
+        let base = TrainConfig {
+            lr: 0.005,
+            noise: 0.5,
+            seed: 3,
+            ..TrainConfig::default()
+        };
+        let cfgs = [
+            ("rademacher", base.clone()),
+            (
+                "two copies",
+                TrainConfig {
+                    two_copies: true,
+                    ..base.clone()
+                },
+            ),
+            (
+                "gaussian",
+                TrainConfig {
+                    noise_dist: NoiseDist::Gaussian,
+                    ..base.clone()
+                },
+            ),
+            (
+                "no noise",
+                TrainConfig {
+                    noise: 0.0,
+                    ..base.clone()
+                },
+            ),
+        ];
+        for m in [3, 8, 16, 37, 64] {
+            // Exact zeros in every block (+0.0 and −0.0 in c; +0.0 in a and b), tiny
+            // units for the subnormal guard; then −0.0 in a, b and b_out (the exact pass).
+            let zeros = |t: &mut [f64]| {
+                t[0] = 0.0;
+                t[m + 1] = 0.0;
+                t[2 * m] = -0.0;
+                t[2 * m + 2] = 0.0;
+                for j in (m / 2)..m {
+                    t[j] *= 1e-300;
+                    t[m + j] *= 1e-300;
+                }
+            };
+            let nets = [
+                ("plain", relu_net(m, 5, |_| {})),
+                ("zeros", relu_net(m, 6, zeros)),
+                ("-0 in a", relu_net(m, 7, |t| t[1] = -0.0)),
+                ("-0 in b", relu_net(m, 7, |t| t[m] = -0.0)),
+                ("-0 in b_out", relu_net(m, 7, |t| t[3 * m] = -0.0)),
+            ];
+            for (name, net) in &nets {
+                for (cname, cfg) in &cfgs {
+                    check_all_levels(net, cfg, &format!("m={m} {name} {cname}"));
+                }
+            }
+        }
+    }
+}
