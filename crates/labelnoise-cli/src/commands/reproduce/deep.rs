@@ -31,16 +31,7 @@ pub(super) fn deep_section(r: &Deep, wall: f64, dir: &Path) -> anyhow::Result<Se
                 .iter()
                 .enumerate()
                 .map(|(k, run)| {
-                    Series::new(
-                        None,
-                        r.grid
-                            .iter()
-                            .copied()
-                            .zip(run.samples.iter().copied())
-                            .collect(),
-                        color(k),
-                        Style::Line,
-                    )
+                    Series::new(None, curve(&r.grid, &run.samples), color(k), Style::Line)
                 })
                 .collect();
             series.push(data_series(&r.data));

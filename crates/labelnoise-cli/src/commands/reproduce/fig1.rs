@@ -7,18 +7,7 @@ pub(super) fn fig1_section(r: &Fig1, wall: f64, dir: &Path) -> anyhow::Result<Se
         let mut series: Vec<Series> = runs
             .iter()
             .enumerate()
-            .map(|(k, run)| {
-                Series::new(
-                    None,
-                    r.grid
-                        .iter()
-                        .copied()
-                        .zip(run.samples.iter().copied())
-                        .collect(),
-                    color(k),
-                    Style::Line,
-                )
-            })
+            .map(|(k, run)| Series::new(None, curve(&r.grid, &run.samples), color(k), Style::Line))
             .collect();
         series.push(data_series(&r.data));
         Panel {

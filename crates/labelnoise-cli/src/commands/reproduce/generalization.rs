@@ -120,11 +120,7 @@ pub(super) fn generalization_section(
                     Series::new(Some("target"), target.clone(), color(7), Style::Dashed),
                     Series::new(
                         Some(&m.method),
-                        r.grid
-                            .iter()
-                            .copied()
-                            .zip(m.samples.iter().copied())
-                            .collect(),
+                        super::curve(&r.grid, &m.samples),
                         color(i),
                         Style::Line,
                     ),

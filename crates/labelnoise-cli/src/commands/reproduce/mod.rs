@@ -230,6 +230,11 @@ fn setup_text(s: &labelnoise_core::experiments::common::Setup) -> String {
     )
 }
 
+/// The points (x, f(x)) of a function sampled on a grid.
+fn curve(grid: &[f64], samples: &[f64]) -> Vec<(f64, f64)> {
+    grid.iter().copied().zip(samples.iter().copied()).collect()
+}
+
 fn data_series(data: &[(f64, f64)]) -> Series {
     Series::new(
         Some("data"),
