@@ -1032,14 +1032,15 @@ impl Ctx<'_> {
 
 /// Minimum-norm least squares with A = [J; C] from the thin SVD Aᵀ = U S Vᵀ
 /// (so A = V S Uᵀ and A⁺ r = U S⁺ Vᵀ r).
-struct MinNorm {
+pub(crate) struct MinNorm {
     u: Mat<f64>,
     s: Vec<f64>,
     v: Mat<f64>,
 }
 
 impl MinNorm {
-    fn new(at: &[f64], p: usize, m: usize) -> Result<Self> {
+    /// Factors Aᵀ, given column-major as p x m.
+    pub(crate) fn new(at: &[f64], p: usize, m: usize) -> Result<Self> {
         let a = MatRef::from_column_major_slice(at, p, m);
         let svd = a.thin_svd().map_err(|e| {
             Error::Linalg(format!(
@@ -1057,7 +1058,9 @@ impl MinNorm {
 
     /// δ = Σ_i u_i f(s_i) (v_iᵀ r) with f(s) = 1/s for s > rcond · s_max (λ = 0), or
     /// f(s) = s / (s² + λ) (Levenberg–Marquardt, λ > 0).
-    fn solve(&self, r: &[f64], rcond: f64, lambda: f64) -> Vec<f64> {
+    /// A⁺ r over the singular values above `rcond` times the largest; with `lambda` > 0
+    /// instead the damped least-squares solution (1/s replaced by s / (s² + λ)).
+    pub(crate) fn solve(&self, r: &[f64], rcond: f64, lambda: f64) -> Vec<f64> {
         let p = self.u.nrows();
         let s_max = self.s.iter().copied().fold(0.0f64, f64::max);
         let mut out = vec![0.0; p];

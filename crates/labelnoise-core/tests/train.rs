@@ -411,6 +411,7 @@ fn same_seed_same_bits_and_checkpoints_resume_exactly() {
         let json = serde_json::to_string(&c1.checkpoint()).unwrap();
         let cp: Checkpoint = serde_json::from_str(&json).unwrap();
         assert_eq!(cp.step, 200);
+        assert_eq!(cp.kernel, Some(kernel), "the checkpoint names its kernel");
         let mut resumed = Trainer::resume(net.clone(), data.clone(), cp).unwrap();
         assert_eq!(resumed.step(), 200);
         resumed.run_until(500);
@@ -563,6 +564,7 @@ fn bad_configurations_name_the_flag() {
         theta: vec![0.0; 2],
         rng: labelnoise_core::train::TrainRng::new(0),
         config: TrainConfig::default(),
+        kernel: None,
     };
     let err = Trainer::resume(net, data, cp).unwrap_err().to_string();
     assert!(err.contains("checkpoint.theta"), "{err}");
@@ -775,8 +777,14 @@ fn sampled_explicit_step_uses_the_steps_own_sample() {
 /// kernel give the same bits (same products in the same order), guard steps included.
 #[test]
 fn fused_and_general_kernels_give_the_same_bits() {
+    // Not relu: its fused pass uses fused multiply-adds, the general path does not (it
+    // agrees to rounding: `fused_and_general_kernels_agree`, and the unit tests of
+    // `train::fused`).
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    for act in Activation::ALL {
+    for act in Activation::ALL
+        .into_iter()
+        .filter(|&a| a != Activation::Relu)
+    {
         for (m, two_copies) in [(3, false), (16, false), (37, true), (64, false)] {
             let (net, data) = fig1_net(m, act, 5);
             let c = TrainConfig {

@@ -500,8 +500,18 @@ fn metrics_csv(rows: &[Metrics]) -> String {
     s
 }
 
-/// The most metrics snapshots that may wait for the worker thread of a run.
-const MAX_PENDING: usize = 8;
+/// The memory that metrics snapshots waiting for a run's worker thread may hold (each
+/// is two copies of θ: the network sent and the checkpoint kept).
+const PENDING_BYTES: usize = 64 << 20;
+
+/// The most metrics snapshots that may wait for the worker thread of a run with `p`
+/// parameters: as many as fit in [`PENDING_BYTES`], at least 8. Log-spaced metrics steps
+/// crowd the start of a run (of 2e6 steps, about half of the default 200 fall in the first 2000), so a
+/// small bound would stall training there until the worker caught up; with room for all of
+/// them, training runs on and the worker finishes them on the other core.
+fn max_pending(p: usize) -> usize {
+    (PENDING_BYTES / (2 * std::mem::size_of::<f64>() * p.max(1))).max(8)
+}
 
 /// The training side of a run's metrics worker: the checkpoints of the metrics steps
 /// sent and not yet answered, oldest first, and the last state whose metrics were
@@ -571,6 +581,7 @@ fn run_job(job: Job, bar: &ProgressBar) -> anyhow::Result<Outcome> {
         ),
     };
     let metric_steps = log_spaced_steps(cfg.steps, cfg.log_points);
+    let max_pending = max_pending(net.param_count());
     if rows.is_empty() && metric_steps.first() == Some(&0) && trainer.step() == 0 {
         rows.push(metrics(&trainer.network(), &data, 0)?);
     }
@@ -623,8 +634,8 @@ fn run_job(job: Job, bar: &ProgressBar) -> anyhow::Result<Outcome> {
             let checkpoint_due = config.checkpoint_every > 0
                 && (stop % config.checkpoint_every == 0 || stop == cfg.steps);
             // Wait for the worker before a checkpoint (its file holds every row so far)
-            // and when too many snapshots are waiting (bounded memory).
-            let wait = if checkpoint_due { 0 } else { MAX_PENDING };
+            // and when too many snapshots are waiting (bounded memory, [`max_pending`]).
+            let wait = if checkpoint_due { 0 } else { max_pending };
             if let Some(step) = pipe.receive(&mut rows, wait, |m| {
                 let rate = steps_run as f64 / train_seconds.max(1e-9);
                 bar.set_message(format!("{rate:.3e} steps/s  loss {:.3e}", m.train_loss));

@@ -8,6 +8,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::network::{Architecture, Network};
 use crate::regularizer::Batch;
+use crate::settle::MinNorm;
 use crate::shape::{shape_report, ReluUnits, ShapeOptions, ShapeReport};
 use crate::train::{init_network, log_spaced_steps, RunStatus, TrainConfig, Trainer};
 use crate::Activation;
@@ -267,9 +268,14 @@ pub struct Projection {
     pub distance: f64,
 }
 
-/// Moves θ back onto the zero-loss manifold by Gauss–Newton steps
-/// θ ← θ − Jᵀ (J Jᵀ)⁻¹ r (the minimum-norm step that zeroes the linearised residuals),
-/// at most `max_iter` of them, stopping when max_i |r_i| ≤ `tol`. The label-noise
+/// Singular values of J below this times the largest are left out of the projection's
+/// Gauss–Newton steps.
+const PROJECTION_RCOND: f64 = 1e-10;
+
+/// Moves θ back onto the zero-loss manifold by Gauss–Newton steps θ ← θ − J⁺ r (the
+/// minimum-norm step that zeroes the linearised residuals, Jᵀ (J Jᵀ)⁻¹ r when J has full
+/// rank; singular values below [`PROJECTION_RCOND`] times the largest left out), with
+/// backtracking, at most `max_iter` of them, stopping when max_i |r_i| ≤ `tol`. The label-noise
 /// jitter is O(√(η σ²)) in the directions with γ > 0 and this removes it without moving
 /// along the manifold (to first order), so the kinks and length of the function the
 /// dynamics is near can be measured. Units that are off on every point are not moved.
@@ -291,29 +297,14 @@ pub fn project_to_manifold(
     let mut iterations = 0;
     while max_abs(&r) > tol && iterations < max_iter {
         let jt = Batch::new(&cur, data)?.jacobian_transposed(&cur);
-        // J Jᵀ (n x n), with column i of Jᵀ at jt[i p .. (i + 1) p].
-        let mut g = vec![0.0; n * n];
-        for i in 0..n {
-            for j in 0..=i {
-                let v: f64 = jt[i * p..(i + 1) * p]
-                    .iter()
-                    .zip(&jt[j * p..(j + 1) * p])
-                    .map(|(a, b)| a * b)
-                    .sum();
-                g[i * n + j] = v;
-                g[j * n + i] = v;
-            }
-        }
-        let Some(lambda) = solve(g, r.clone(), n) else {
+        // The minimum-norm step J⁺ r: J loses rank where three data points share an
+        // activation pattern (the function is affine across them), and there the normal
+        // equations J Jᵀ λ = r are singular.
+        let Ok(solver) = MinNorm::new(&jt, p, n) else {
             break;
         };
+        let step = solver.solve(&r, PROJECTION_RCOND, 0.0);
         let theta0 = cur.params();
-        let mut step = vec![0.0; p];
-        for (i, l) in lambda.iter().enumerate() {
-            for (t, d) in step.iter_mut().zip(&jt[i * p..(i + 1) * p]) {
-                *t += l * d;
-            }
-        }
         iterations += 1;
         // Backtracking: a full step can cross a kink (a ReLU switching on a data point);
         // halve it until the residual falls.

@@ -10,11 +10,12 @@
 //! and kept from the forward pass for tanh and logistic (where the activation costs more
 //! than the memory traffic).
 //!
-//! The arithmetic is that of the layer-by-layer step (and of [`super::fused`]) operation
-//! for operation: z_j = w_j x + b_j (w_j x + 0 without hidden biases), the output sum in
-//! the eight partial sums of [`crate::kernels::dot`], and with δ_1 = 1:
-//! c_j ← c_j − g φ(z_j), w_j ← w_j − g ((c_j φ'(z_j)) x), b_j ← b_j − g (c_j φ'(z_j)).
-//! So the parameters are bit-identical to the other paths.
+//! The arithmetic is that of the layer-by-layer step (and of [`super::fused`] for
+//! identity, tanh and logistic) operation for operation: z_j = w_j x + b_j (w_j x + 0
+//! without hidden biases), the output sum in the eight partial sums of
+//! [`crate::kernels::dot`], and with δ_1 = 1: c_j ← c_j − g φ(z_j),
+//! w_j ← w_j − g ((c_j φ'(z_j)) x), b_j ← b_j − g (c_j φ'(z_j)). So the parameters are
+//! bit-identical to the layer-by-layer step (the fused relu pass uses FMAs instead).
 
 use pulp::Simd;
 

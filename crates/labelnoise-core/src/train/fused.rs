@@ -18,56 +18,59 @@
 //! branch-free functions of [`super::tanh`], output sum). Relu has a pass of its own,
 //! below.
 //!
-//! The arithmetic is that of the general path operation for operation (same products,
-//! same order; the output sum uses the eight partial sums of [`crate::kernels::dot`]),
-//! and nothing is fused into FMAs, so both paths give the same bits. Units go in chunks of
-//! eight independent lanes, which the compiler turns into one AVX-512 (or two AVX2)
-//! vector per chunk; the instruction set is picked at run time by `pulp` (the caller
-//! dispatches), not at build time.
+//! For identity, tanh and logistic the arithmetic is that of the general path operation
+//! for operation (same products, same order; the output sum uses the eight partial sums
+//! of [`crate::kernels::dot`]), and nothing is fused into FMAs, so both paths give the
+//! same bits. Units go in chunks of eight independent lanes, which the compiler turns
+//! into one AVX-512 (or two AVX2) vector per chunk; the instruction set is picked at run
+//! time by `pulp` (the caller dispatches), not at build time.
 //!
 //! # The relu pass
 //!
-//! Without FMAs the pass above costs 19 vector operations per chunk for relu, where the
-//! hand-tuned AVX-512 loop of `benches/yardstick_avx512.c` needs 9 with FMAs. The relu
-//! pass (`pass_relu`, run by `Fused::run_relu`) needs 13 and gives the same bits:
+//! Relu, the network of the paper's Theorem 1 and of most experiments, has a pass of its
+//! own (`pass_relu`, run by `Fused::run_relu`) that does eq. 3 with fused multiply-adds:
+//! 7 vector operations per chunk of eight units where the exact-order pass needs 19 (the
+//! hand-tuned AVX-512 loop of `benches/yardstick_avx512.c` needs 9). Per unit, with
+//! z_j = fma(a_j, x₀, b_j) and g = 2η e:
 //!
-//! - **Masked updates.** Where φ'(z_j) = 1, c_j φ'(z_j) = c_j exactly, so a_j − g (c_j x₀)
-//!   and b_j − g c_j are the general path's values. Where φ'(z_j) = 0 the general path
-//!   subtracts g ((c_j · 0) x₀) = ±0.0, which leaves a_j unchanged unless a_j = −0.0;
-//!   the relu pass subtracts +0.0 (a vector select, which becomes a masked subtraction)
-//!   and leaves a_j unchanged always. So the two agree whenever no a_j, b_j is −0.0 and
-//!   g and c_j are finite. c_j is finite on every step that runs (a non-finite c_j makes
-//!   h, hence e, non-finite, and the run stops first); g is checked every step; and the
-//!   relu pass never creates a −0.0 (a difference is −0.0 only as −0.0 − (+0.0), the guard
-//!   writes +0.0). So `Fused::run` checks a, b and b_out for −0.0 once per call, and a call
-//!   that finds one, or a step whose g is not finite (2η e overflowing) and every step
-//!   after it in that call, take the exact pass above.
-//! - **φ kept, not recomputed** (m ≤ `KEEP_MAX`): the pass stores φ(z_j') of step t+1,
-//!   which it computes anyway for the output sum, in a buffer, and the next step reads
-//!   it instead of recomputing z_j = a_j x₀ + b_j (the same product and sum, so the same
-//!   bits); φ(z_j) > 0 is the mask. The buffer is filled from θ at the start of each call
-//!   and is no state of the run: checkpoints and resume are unchanged. Wider layers
+//! - where z_j > 0 (φ' = 1): a_j ← fma(−(g x₀), c_j, a_j), b_j ← fma(−g, c_j, b_j),
+//!   c_j ← fma(−g, z_j, c_j); where z_j ≤ 0 (φ = φ' = 0) the unit is left exactly as it
+//!   is (eq. 3 moves it by g·0). A masked FMA each on AVX-512.
+//! - z_j' = fma(a_j', x₁, b_j') for step t+1, and the output sum takes
+//!   acc_l ← fma(c_j', z_j', acc_l) where z_j' > 0, in eight partial sums (lane l takes
+//!   the units j ≡ l mod 8 of the full chunks, from 0), the units after the last full
+//!   chunk into a tail the same way, then the tree ((acc₀+acc₄)+(acc₁+acc₅)) +
+//!   ((acc₂+acc₆)+(acc₃+acc₇)), plus the tail when m is not a multiple of 8;
+//!   h = (sum + b_out) + s x₁.
+//!
+//! Every product is rounded once instead of twice, so the relu kernel is a little more
+//! accurate than the general path and agrees with it to rounding, not bit for bit (the
+//! tests bound the difference). Its own bits do not depend on the machine: an FMA is
+//! correctly rounded by IEEE 754 on every `pulp` level (the scalar level calls
+//! `f64::mul_add`, in software where the CPU has no FMA: slow, but the same bits), the
+//! comparisons are explicit (no `max`, whose sign of a zero result is not specified), and
+//! the test `relu_pass_bits_do_not_depend_on_simd_level_or_calls` checks scalar, AVX2 and
+//! AVX-512 against each other and against one uninterrupted call, with exact zeros, −0.0,
+//! tiny units and every sampler. A step whose g is not finite (e finite, 2η e overflowing)
+//! stops the call as a divergence before it moves θ (the general path applies it and stops
+//! one step later).
+//!
+//! - **z kept, not recomputed** (m ≤ `KEEP_MAX`): the pass stores z_j' of step t+1, which
+//!   it computes anyway, and the next step reads it instead of recomputing
+//!   fma(a_j, x₀, b_j) (the same value). The buffer is filled from θ at the start of each
+//!   call and is no state of the run: checkpoints and resume are unchanged. Wider layers
 //!   recompute it, as there the pass waits on memory, not on arithmetic.
-//! - **max for relu.** φ(z') = max(z', 0) is select(z' > 0, z', 0): z' = a' x₁ + b' is
-//!   never −0.0 as b' is not, and max(NaN, 0) is 0 on every `pulp` level.
-//! - **Output sum.** The eight partial sums start from the first chunk's products rather
-//!   than from 0.0 + them, and an empty tail adds no + 0.0. That changes at most the sign
-//!   of a zero sum, which (sum + b_out) with b_out ≠ −0.0 (no output bias: b_out = +0.0)
-//!   erases, so h = (sum + b_out) + s x₁ has the same bits; this takes two additions off
-//!   the chain from one step's output to the next step's g, which bounds small widths.
 //! - **Aligned copies.** A call copies a, b, c into a buffer of the plan, 64-byte aligned
-//!   and with the arrays (and the kept φ) never a multiple of 4 KiB apart, runs its steps
+//!   and with the arrays (and the kept z) never a multiple of 4 KiB apart, runs its steps
 //!   there and copies them back (O(m) per call, bit-exact): in θ the blocks are 8m bytes
 //!   apart and, at m = 256, the speed depended by 1.5x on where the heap had put θ and
-//!   the φ buffer.
+//!   the kept buffer.
 //! - **A loop of its own.** The relu run is a separate function (`run_relu_outlined`,
 //!   `simd.vectorize` from a function without target features, so it is not inlined
 //!   into the dispatch of every kernel) and is compiled per sampler with `draw` inlined;
 //!   otherwise the step's state (h, b_out, s) lived on the stack.
-//!
-//! The test `masked_relu_pass_gives_the_general_bits` (below) checks the relu pass under
-//! the scalar, AVX2 and AVX-512 `pulp` levels against the general path bit for bit,
-//! with exact zeros, −0.0, tiny units and every sampler.
+//! - A checkpoint names its kernel ([`super::Checkpoint::kernel`]), so a run resumes on
+//!   the kernel it started with.
 
 use pulp::Simd;
 
@@ -468,18 +471,21 @@ fn pass_simd<S: Simd, A: SimdAct, const NEXT: bool, const FLUSH: bool>(
     combine(&acc, tail)
 }
 
-/// The broadcast scalars of one relu pass.
+/// The broadcast scalars of one relu pass: −g and −g x0 (negated once, so every update
+/// is one fused multiply-add), x0, x1 and the guard's threshold.
 #[derive(Clone, Copy)]
 struct ReluStep<V> {
     zero: V,
     x0: V,
-    g: V,
+    neg_g: V,
+    neg_gx0: V,
     x1: V,
     thr: V,
 }
 
-/// One chunk of [`pass_relu`]: updates a, b, c (and v when `KEEP` and `NEXT`) in place and
-/// returns c_j' φ(z_j') per lane (zeros when not `NEXT`).
+/// One chunk of [`pass_relu`]: updates a, b, c (and z when `KEEP` and `NEXT`) in place
+/// and, when `NEXT`, adds c_j' φ(z_j') to the lanes of `acc`. [`relu_unit`] is the same
+/// per unit in scalars; the module docs give the arithmetic.
 #[inline(always)]
 fn relu_chunk<S: Simd, const NEXT: bool, const FLUSH: bool, const KEEP: bool>(
     simd: S,
@@ -487,23 +493,20 @@ fn relu_chunk<S: Simd, const NEXT: bool, const FLUSH: bool, const KEEP: bool>(
     a: &mut S::f64s,
     b: &mut S::f64s,
     c: &mut S::f64s,
-    v: &mut S::f64s,
-) -> S::f64s {
+    z: &mut S::f64s,
+    acc: &mut S::f64s,
+) {
     let (av, bv, cv) = (*a, *b, *c);
-    let (pos, v0) = if KEEP {
-        (simd.greater_than_f64s(*v, k.zero), *v)
+    // z_j of step t: kept from the last pass, or fma(a, x0, b) as it computed it.
+    let z0 = if KEEP {
+        *z
     } else {
-        let z = simd.add_f64s(simd.mul_f64s(av, k.x0), bv);
-        let pos = simd.greater_than_f64s(z, k.zero);
-        (pos, simd.select_f64s(pos, z, k.zero))
+        simd.mul_add_f64s(av, k.x0, bv)
     };
-    // φ'(z_j) = 1: c φ' = c exactly. φ'(z_j) = 0: a and b lose +0.0 (unchanged) where the
-    // exact kernel subtracts g ((c · 0) x0) = ±0.0, the same when a, b are not −0.0.
-    let da = simd.select_f64s(pos, simd.mul_f64s(k.g, simd.mul_f64s(cv, k.x0)), k.zero);
-    let db = simd.select_f64s(pos, simd.mul_f64s(k.g, cv), k.zero);
-    let mut an = simd.sub_f64s(av, da);
-    let mut bn = simd.sub_f64s(bv, db);
-    let mut cn = simd.sub_f64s(cv, simd.mul_f64s(k.g, v0));
+    let on = simd.greater_than_f64s(z0, k.zero);
+    let mut an = simd.select_f64s(on, simd.mul_add_f64s(k.neg_gx0, cv, av), av);
+    let mut bn = simd.select_f64s(on, simd.mul_add_f64s(k.neg_g, cv, bv), bv);
+    let mut cn = simd.select_f64s(on, simd.mul_add_f64s(k.neg_g, z0, cv), cv);
     if FLUSH {
         an = flush_simd(simd, an, k.thr);
         bn = flush_simd(simd, bn, k.thr);
@@ -513,27 +516,73 @@ fn relu_chunk<S: Simd, const NEXT: bool, const FLUSH: bool, const KEEP: bool>(
     *b = bn;
     *c = cn;
     if NEXT {
-        // max(z, 0) is select(z > 0, z, 0) here: z = a' x1 + b' is never −0.0 (b' is not).
-        let z1 = simd.add_f64s(simd.mul_f64s(an, k.x1), bn);
-        let v1 = simd.max_f64s(z1, k.zero);
+        let z1 = simd.mul_add_f64s(an, k.x1, bn);
         if KEEP {
-            *v = v1;
+            *z = z1;
         }
-        simd.mul_f64s(cn, v1)
-    } else {
-        k.zero
+        let on1 = simd.greater_than_f64s(z1, k.zero);
+        *acc = simd.select_f64s(on1, simd.mul_add_f64s(cn, z1, *acc), *acc);
     }
 }
 
-/// The relu pass of [`pass_simd`] with masked updates (see the module documentation):
-/// the same parameters as `pass_simd::<S, Relu, ..>`, and a sum that gives the same
-/// output h = (sum + b_out) + s x1, when no a_j, b_j, b_out is −0.0 and g is finite.
-/// With `KEEP`, `v` holds φ(z_j) of step t on entry (for the units in full chunks) and
-/// φ(z_j') of step t+1 on return (when `NEXT`), instead of recomputing z_j = a_j x0 + b_j.
-///
-/// The sum differs from `pass_simd`'s only in the sign of a zero (the eight partial sums
-/// start from the first chunk's products instead of 0.0 + them, and there is no
-/// `+ 0.0` for an empty tail), which `+ b_out` with b_out ≠ −0.0 erases.
+/// [`relu_chunk`] for one unit in scalars (the units after the last full chunk of eight),
+/// z_j recomputed. `f64::mul_add` is the correctly rounded fused multiply-add, as is
+/// `Simd::mul_add_f64s` on every `pulp` level, so lanes and scalars agree bit for bit.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn relu_unit<const NEXT: bool, const FLUSH: bool>(
+    a: &mut f64,
+    b: &mut f64,
+    c: &mut f64,
+    x0: f64,
+    neg_g: f64,
+    neg_gx0: f64,
+    x1: f64,
+    thr: f64,
+    tail: &mut f64,
+) {
+    let z0 = a.mul_add(x0, *b);
+    let (mut an, mut bn, mut cn) = if z0 > 0.0 {
+        (
+            neg_gx0.mul_add(*c, *a),
+            neg_g.mul_add(*c, *b),
+            neg_g.mul_add(z0, *c),
+        )
+    } else {
+        (*a, *b, *c)
+    };
+    if FLUSH {
+        an = flush(an, thr);
+        bn = flush(bn, thr);
+        cn = flush(cn, thr);
+    }
+    *a = an;
+    *b = bn;
+    *c = cn;
+    if NEXT {
+        let z1 = an.mul_add(x1, bn);
+        if z1 > 0.0 {
+            *tail = cn.mul_add(z1, *tail);
+        }
+    }
+}
+
+/// The relu output sum from the eight partial sums and the tail: their tree, plus the
+/// tail only when there are units after the last full chunk (which m alone decides).
+#[inline(always)]
+fn relu_total(acc: &[f64; LANES], tail: f64, has_tail: bool) -> f64 {
+    let tree = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    if has_tail {
+        tree + tail
+    } else {
+        tree
+    }
+}
+
+/// The relu pass: step t's update of every unit at x0 with g and, when `NEXT`, the sum
+/// Σ_j c_j' φ(a_j' x1 + b_j') for step t+1 (0 otherwise), in the order of
+/// [`forward_relu`]. With `KEEP`, `z` holds z_j of step t on entry (for the units in full
+/// chunks) and z_j' of step t+1 on return (when `NEXT`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn pass_relu<S: Simd, const NEXT: bool, const FLUSH: bool, const KEEP: bool>(
@@ -541,7 +590,7 @@ fn pass_relu<S: Simd, const NEXT: bool, const FLUSH: bool, const KEEP: bool>(
     a: &mut [f64],
     b: &mut [f64],
     c: &mut [f64],
-    v: &mut [f64],
+    z: &mut [f64],
     x0: f64,
     g: f64,
     x1: f64,
@@ -550,107 +599,110 @@ fn pass_relu<S: Simd, const NEXT: bool, const FLUSH: bool, const KEEP: bool>(
     let group = LANES / S::F64_LANES;
     let m = a.len();
     let full = m - m % LANES;
+    let (neg_g, neg_gx0) = (-g, -(g * x0));
     let mut acc = [0.0f64; LANES];
     {
         let (accv, _) = S::as_mut_simd_f64s(&mut acc);
         let (av, _) = S::as_mut_simd_f64s(&mut a[..full]);
         let (bv, _) = S::as_mut_simd_f64s(&mut b[..full]);
         let (cv, _) = S::as_mut_simd_f64s(&mut c[..full]);
-        let (vv, _) = S::as_mut_simd_f64s(&mut v[..full]);
+        let (zv, _) = S::as_mut_simd_f64s(&mut z[..full]);
         let k = ReluStep {
             zero: simd.splat_f64s(0.0),
             x0: simd.splat_f64s(x0),
-            g: simd.splat_f64s(g),
+            neg_g: simd.splat_f64s(neg_g),
+            neg_gx0: simd.splat_f64s(neg_gx0),
             x1: simd.splat_f64s(x1),
             thr: simd.splat_f64s(thr),
         };
         let n = av.len();
-        let (bv, cv, vv) = (&mut bv[..n], &mut cv[..n], &mut vv[..n]);
-        if n > 0 {
-            for i in 0..group {
-                accv[i] = relu_chunk::<S, NEXT, FLUSH, KEEP>(
-                    simd, k, &mut av[i], &mut bv[i], &mut cv[i], &mut vv[i],
-                );
-            }
-        }
-        let (av, bv, cv, vv) = (
-            &mut av[group.min(n)..],
-            &mut bv[group.min(n)..],
-            &mut cv[group.min(n)..],
-            &mut vv[group.min(n)..],
-        );
+        let (bv, cv, zv) = (&mut bv[..n], &mut cv[..n], &mut zv[..n]);
         // Two chunks per loop iteration (fewer loop instructions competing for the vector
         // ports); the partial sums still take the chunks in order.
         let mut a2 = av.chunks_exact_mut(2 * group);
         let mut b2 = bv.chunks_exact_mut(2 * group);
         let mut c2 = cv.chunks_exact_mut(2 * group);
-        let mut v2 = vv.chunks_exact_mut(2 * group);
-        for (((a, b), c), v) in (&mut a2).zip(&mut b2).zip(&mut c2).zip(&mut v2) {
+        let mut z2 = zv.chunks_exact_mut(2 * group);
+        for (((a, b), c), z) in (&mut a2).zip(&mut b2).zip(&mut c2).zip(&mut z2) {
             for l in 0..2 * group {
-                let p = relu_chunk::<S, NEXT, FLUSH, KEEP>(
-                    simd, k, &mut a[l], &mut b[l], &mut c[l], &mut v[l],
+                relu_chunk::<S, NEXT, FLUSH, KEEP>(
+                    simd,
+                    k,
+                    &mut a[l],
+                    &mut b[l],
+                    &mut c[l],
+                    &mut z[l],
+                    &mut accv[l % group],
                 );
-                accv[l % group] = simd.add_f64s(accv[l % group], p);
             }
         }
-        let (a, b, c, v) = (
+        let (a, b, c, z) = (
             a2.into_remainder(),
             b2.into_remainder(),
             c2.into_remainder(),
-            v2.into_remainder(),
+            z2.into_remainder(),
         );
         for l in 0..a.len() {
-            let p = relu_chunk::<S, NEXT, FLUSH, KEEP>(
-                simd, k, &mut a[l], &mut b[l], &mut c[l], &mut v[l],
-            );
-            accv[l % group] = simd.add_f64s(accv[l % group], p);
-        }
-    }
-    if !NEXT {
-        for j in full..m {
-            let (mut p, mut dp) = (0.0, 0.0);
-            unit::<Relu, false, FLUSH>(
-                &mut a[j], &mut b[j], &mut c[j], &mut p, &mut dp, x0, g, x1, thr,
+            relu_chunk::<S, NEXT, FLUSH, KEEP>(
+                simd,
+                k,
+                &mut a[l],
+                &mut b[l],
+                &mut c[l],
+                &mut z[l],
+                &mut accv[l % group],
             );
         }
-        return 0.0;
-    }
-    let tree = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    if full == m {
-        return tree;
     }
     let mut tail = 0.0;
-    let (mut p, mut dp) = (0.0, 0.0);
     for j in full..m {
-        tail += unit::<Relu, true, FLUSH>(
-            &mut a[j], &mut b[j], &mut c[j], &mut p, &mut dp, x0, g, x1, thr,
+        relu_unit::<NEXT, FLUSH>(
+            &mut a[j], &mut b[j], &mut c[j], x0, neg_g, neg_gx0, x1, thr, &mut tail,
         );
     }
-    tree + tail
-}
-
-/// φ(a_j x + b_j) for relu into `v` (the units in full chunks), as [`forward_simd`]
-/// computes it.
-#[inline(always)]
-fn relu_values<S: Simd>(simd: S, a: &[f64], b: &[f64], v: &mut [f64], x: f64) {
-    let full = a.len() - a.len() % LANES;
-    let (av, _) = S::as_simd_f64s(&a[..full]);
-    let (bv, _) = S::as_simd_f64s(&b[..full]);
-    let (vv, _) = S::as_mut_simd_f64s(&mut v[..full]);
-    let xv = simd.splat_f64s(x);
-    for ((a, b), v) in av.iter().zip(bv).zip(vv.iter_mut()) {
-        *v = Relu::eval_simd(simd, simd.add_f64s(simd.mul_f64s(*a, xv), *b)).0;
+    if NEXT {
+        relu_total(&acc, tail, full < m)
+    } else {
+        0.0
     }
 }
 
-/// Whether some value is −0.0 (the masked relu pass needs none in a and b).
+/// Σ_j c_j φ(a_j x + b_j) for relu as [`pass_relu`] sums it: z_j = fma(a_j, x, b_j) (also
+/// stored in `z`); lane l of eight takes the units j ≡ l (mod 8) of the full chunks,
+/// acc_l ← fma(c_j, z_j, acc_l) where z_j > 0, from 0; the units after the last full
+/// chunk go into a tail the same way; then [`relu_total`].
 #[inline(always)]
-fn has_negative_zero(v: &[f64]) -> bool {
-    v.iter().any(|x| x.to_bits() == (-0.0f64).to_bits())
+fn forward_relu<S: Simd>(simd: S, a: &[f64], b: &[f64], c: &[f64], z: &mut [f64], x: f64) -> f64 {
+    let group = LANES / S::F64_LANES;
+    let m = a.len();
+    let full = m - m % LANES;
+    let mut acc = [0.0f64; LANES];
+    {
+        let (accv, _) = S::as_mut_simd_f64s(&mut acc);
+        let (av, _) = S::as_simd_f64s(&a[..full]);
+        let (bv, _) = S::as_simd_f64s(&b[..full]);
+        let (cv, _) = S::as_simd_f64s(&c[..full]);
+        let (zv, _) = S::as_mut_simd_f64s(&mut z[..full]);
+        let (xv, zero) = (simd.splat_f64s(x), simd.splat_f64s(0.0));
+        for (i, (((a, b), c), z)) in av.iter().zip(bv).zip(cv).zip(zv).enumerate() {
+            *z = simd.mul_add_f64s(*a, xv, *b);
+            let on = simd.greater_than_f64s(*z, zero);
+            let l = i % group;
+            accv[l] = simd.select_f64s(on, simd.mul_add_f64s(*c, *z, accv[l]), accv[l]);
+        }
+    }
+    let mut tail = 0.0;
+    for j in full..m {
+        let zj = a[j].mul_add(x, b[j]);
+        if zj > 0.0 {
+            tail = c[j].mul_add(zj, tail);
+        }
+    }
+    relu_total(&acc, tail, full < m)
 }
 
-/// Up to this width the relu pass keeps φ(z_j) in a buffer (four arrays stay in L1);
-/// wider layers recompute it (the pass is bound by L2 bandwidth there).
+/// Up to this width the relu pass keeps z_j in a buffer (four arrays stay in L1); wider
+/// layers recompute it (the pass is bound by L2 bandwidth there).
 const KEEP_MAX: usize = 1024;
 
 impl Fused {
@@ -712,18 +764,7 @@ impl Fused {
         end: u64,
     ) -> Result<(), u64> {
         match self.act {
-            Activation::Relu => {
-                let m = self.m;
-                let bout_neg_zero = self
-                    .out_bias
-                    .is_some_and(|k| has_negative_zero(&theta[k..k + 1]));
-                if has_negative_zero(&theta[..2 * m]) || bout_neg_zero || !(2.0 * sp.lr).is_finite()
-                {
-                    self.run_act::<S, Relu, true>(simd, theta, xs, ys, rng, sp, start, end)
-                } else {
-                    run_relu_outlined(simd, self, theta, xs, ys, rng, sp, start, end)
-                }
-            }
+            Activation::Relu => run_relu_outlined(simd, self, theta, xs, ys, rng, sp, start, end),
             Activation::Identity => {
                 self.run_act::<S, Ident, true>(simd, theta, xs, ys, rng, sp, start, end)
             }
@@ -758,10 +799,9 @@ impl Fused {
         }
     }
 
-    /// [`run_act`](Self::run_act) for relu with the masked pass [`pass_relu`] (the caller
-    /// checks that no a_j, b_j, b_out is −0.0 and 2η is finite; see the module docs); a
-    /// step whose g is not finite and all steps after it in this call use the exact
-    /// [`pass_simd`].
+    /// The relu run: the steps with [`pass_relu`] (see the module docs). A step whose
+    /// g = 2η e is not finite (e finite, 2η e overflowing) ends the call as a divergence
+    /// before it moves θ, like one whose residual is not finite.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn run_relu<S: Simd, const KEEP: bool, D: FnMut(&mut TrainRng) -> (usize, f64)>(
@@ -795,7 +835,7 @@ impl Fused {
         let (wa, w) = work[off..].split_at_mut(stride);
         let (wb, w) = w.split_at_mut(stride);
         let (wc, w) = w.split_at_mut(stride);
-        let (a, b, c, v) = (&mut wa[..m], &mut wb[..m], &mut wc[..m], &mut w[..m]);
+        let (a, b, c, pre) = (&mut wa[..m], &mut wb[..m], &mut wc[..m], &mut w[..m]);
         a.copy_from_slice(ta);
         b.copy_from_slice(tb);
         c.copy_from_slice(tc);
@@ -811,22 +851,15 @@ impl Fused {
 
         let (mut i0, mut z0) = draw(rng);
         let mut x0 = xs[i0];
-        let first = forward_simd::<S, Relu>(simd, a, b, c, x0);
-        if KEEP {
-            relu_values(simd, a, b, v, x0);
-        }
+        let first = forward_relu(simd, a, b, c, pre, x0);
         let mut h = (first + bout) + if has_skip { s * x0 } else { 0.0 };
-        let mut exact = false;
         let mut result = Ok(());
         for done in start..end {
             let e = (h - ys[i0]) - z0;
             let g = two_lr * e;
             if !g.is_finite() {
-                if !e.is_finite() {
-                    result = Err(done);
-                    break;
-                }
-                exact = true;
+                result = Err(done);
+                break;
             }
             let fl = flush_due(done + 1, thr);
             let next = done + 1 < end;
@@ -835,30 +868,18 @@ impl Fused {
                 (i1, z1) = draw(rng);
                 x1 = xs[i1];
             }
-            let sum = match (next, fl, exact) {
-                (true, false, false) => {
-                    pass_relu::<S, true, false, KEEP>(simd, a, b, c, v, x0, g, x1, thr)
+            let sum = match (next, fl) {
+                (true, false) => {
+                    pass_relu::<S, true, false, KEEP>(simd, a, b, c, pre, x0, g, x1, thr)
                 }
-                (true, true, false) => {
-                    pass_relu::<S, true, true, KEEP>(simd, a, b, c, v, x0, g, x1, thr)
+                (true, true) => {
+                    pass_relu::<S, true, true, KEEP>(simd, a, b, c, pre, x0, g, x1, thr)
                 }
-                (false, false, false) => {
-                    pass_relu::<S, false, false, KEEP>(simd, a, b, c, v, x0, g, x1, thr)
+                (false, false) => {
+                    pass_relu::<S, false, false, KEEP>(simd, a, b, c, pre, x0, g, x1, thr)
                 }
-                (false, true, false) => {
-                    pass_relu::<S, false, true, KEEP>(simd, a, b, c, v, x0, g, x1, thr)
-                }
-                (true, false, true) => {
-                    pass_simd::<S, Relu, true, false>(simd, a, b, c, x0, g, x1, thr)
-                }
-                (true, true, true) => {
-                    pass_simd::<S, Relu, true, true>(simd, a, b, c, x0, g, x1, thr)
-                }
-                (false, false, true) => {
-                    pass_simd::<S, Relu, false, false>(simd, a, b, c, x0, g, x1, thr)
-                }
-                (false, true, true) => {
-                    pass_simd::<S, Relu, false, true>(simd, a, b, c, x0, g, x1, thr)
+                (false, true) => {
+                    pass_relu::<S, false, true, KEEP>(simd, a, b, c, pre, x0, g, x1, thr)
                 }
             };
             if has_bout {
@@ -1170,14 +1191,16 @@ mod tests {
         net
     }
 
-    /// The fused kernel under `simd` against the general path (run-time SIMD level),
-    /// bit for bit, after every call of a schedule of calls.
-    fn check<S: Simd>(simd: S, net: &Network, cfg: &TrainConfig, what: &str) {
+    /// The fused kernel under `simd`, run in calls ending at `targets`: θ and the
+    /// generator after each call.
+    fn fused_run<S: Simd>(
+        simd: S,
+        net: &Network,
+        cfg: &TrainConfig,
+        targets: &[u64],
+    ) -> Vec<(Vec<u64>, TrainRng)> {
         let data = builtin::dataset("fig1").unwrap();
         let valid = cfg.check(net, &data).unwrap();
-        let mut general =
-            Trainer::with_kernel(net.clone(), data.clone(), valid.clone(), Kernel::General)
-                .unwrap();
         let mut fused = Fused::plan(net).unwrap();
         let mut theta = net.params();
         let mut rng = TrainRng::new(cfg.seed);
@@ -1190,7 +1213,8 @@ mod tests {
             threshold: cfg.flush_threshold,
         };
         let mut done = 0;
-        for target in [1, 2, 63, 64, 65, 200, 1000, 1001, 3000] {
+        let mut out = Vec::new();
+        for &target in targets {
             let r = fused.run(
                 simd,
                 &mut theta,
@@ -1201,30 +1225,53 @@ mod tests {
                 done,
                 target,
             );
-            assert_eq!(r, Ok(()), "{what}");
-            assert_eq!(general.run_until(target), RunStatus::Ok, "{what}");
+            assert_eq!(r, Ok(()));
             done = target;
-            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&theta), bits(general.params()), "{what} step {target}");
-            assert_eq!(rng, general.checkpoint().rng, "{what} step {target}");
+            out.push((theta.iter().map(|x| x.to_bits()).collect(), rng.clone()));
         }
+        out
     }
 
+    const SCHEDULE: [u64; 9] = [1, 2, 63, 64, 65, 200, 1000, 1001, 3000];
+
+    /// The relu pass under every `pulp` level and split into calls gives the bits of one
+    /// scalar call; and it follows the general path (no FMAs) to within rounding.
     fn check_all_levels(net: &Network, cfg: &TrainConfig, what: &str) {
-        check(pulp::Scalar::new(), net, cfg, &format!("{what}, scalar"));
+        let whole = fused_run(pulp::Scalar::new(), net, cfg, &[3000]);
+        let scalar = fused_run(pulp::Scalar::new(), net, cfg, &SCHEDULE);
+        assert_eq!(scalar.last(), whole.last(), "{what}: calls change nothing");
         #[cfg(target_arch = "x86_64")]
         {
             if let Some(v3) = pulp::x86::V3::try_new() {
-                v3.vectorize(|| check(v3, net, cfg, &format!("{what}, V3")));
+                let r = v3.vectorize(|| fused_run(v3, net, cfg, &SCHEDULE));
+                assert!(r == scalar, "{what}: V3 and scalar bits differ");
             }
             if let Some(v4) = pulp::x86::V4::try_new() {
-                v4.vectorize(|| check(v4, net, cfg, &format!("{what}, V4")));
+                let r = v4.vectorize(|| fused_run(v4, net, cfg, &SCHEDULE));
+                assert!(r == scalar, "{what}: V4 and scalar bits differ");
+            }
+        }
+        let data = builtin::dataset("fig1").unwrap();
+        let valid = cfg.check(net, &data).unwrap();
+        let mut general =
+            Trainer::with_kernel(net.clone(), data.clone(), valid, Kernel::General).unwrap();
+        for (target, (bits, rng)) in SCHEDULE.iter().zip(&scalar) {
+            assert_eq!(general.run_until(*target), RunStatus::Ok, "{what}");
+            assert_eq!(rng, &general.checkpoint().rng, "{what}: the same draws");
+            let want = general.params();
+            let scale = want.iter().fold(0.0f64, |s, v| s.max(v.abs()));
+            for (k, (b, y)) in bits.iter().zip(want).enumerate() {
+                let x = f64::from_bits(*b);
+                assert!(
+                    (x - y).abs() <= 1e-10 * scale,
+                    "{what} step {target} θ_{k}: fused {x} vs general {y}"
+                );
             }
         }
     }
 
     #[test]
-    fn masked_relu_pass_gives_the_general_bits() {
+    fn relu_pass_bits_do_not_depend_on_simd_level_or_calls() {
         let base = TrainConfig {
             lr: 0.005,
             noise: 0.5,
@@ -1257,7 +1304,7 @@ mod tests {
         ];
         for m in [3, 8, 16, 37, 64] {
             // Exact zeros in every block (+0.0 and −0.0 in c; +0.0 in a and b), tiny
-            // units for the subnormal guard; then −0.0 in a, b and b_out (the exact pass).
+            // units for the subnormal guard; then −0.0 in a, b and b_out.
             let zeros = |t: &mut [f64]| {
                 t[0] = 0.0;
                 t[m + 1] = 0.0;

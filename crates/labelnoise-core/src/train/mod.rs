@@ -21,10 +21,13 @@
 //! [`Trainer::run_until`] uses the fused kernel when the network has 1-D inputs and one
 //! trainable hidden layer with biases (any activation), a trainable output layer, batch
 //! size 1 and no explicit regularization (two-copies mode included); otherwise the
-//! general path. Both are allocation-free per step, perform the same floating-point
-//! operations in the same order (no FMA contraction), and so give the same bits; both
-//! run under the best instruction set the CPU offers (AVX-512, AVX2 or baseline),
-//! chosen at run time by `pulp`. Results do not depend on the CPU either.
+//! general path. Both are allocation-free per step and run under the best instruction set
+//! the CPU offers (AVX-512, AVX2 or baseline), chosen at run time by `pulp`; results do
+//! not depend on the CPU. For identity, tanh and logistic units both perform the same
+//! floating-point operations in the same order (no FMA contraction), and so give the
+//! same bits. For relu the fused kernel rounds each product once, with fused
+//! multiply-adds (see [`fused`]), and agrees with the general path to rounding; a
+//! [`Checkpoint`] names its kernel, so a resumed run stays on it.
 //!
 //! # Subnormal guard
 //!
@@ -112,6 +115,11 @@ pub struct Checkpoint {
     pub rng: TrainRng,
     /// The run's configuration.
     pub config: TrainConfig,
+    /// The kernel that ran the steps so far; resuming uses the same one, as the fused
+    /// relu kernel and the general path round differently. Absent (older checkpoints):
+    /// the automatic choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<Kernel>,
 }
 
 /// An SGD run: θ, the data, the generator, the step counter and the buffers.
@@ -288,12 +296,13 @@ impl Trainer {
             theta: self.theta.clone(),
             rng: self.rng.clone(),
             config: self.cfg.config().clone(),
+            kernel: Some(self.kernel()),
         }
     }
 
     /// Continues a run from a checkpoint: `net_template` gives the structure and the
-    /// frozen values (its θ is replaced). Checks the configuration, and θ's length and
-    /// finiteness.
+    /// frozen values (its θ is replaced), and the run goes on with the checkpoint's
+    /// kernel. Checks the configuration, and θ's length and finiteness.
     pub fn resume(net_template: Network, data: Dataset, cp: Checkpoint) -> Result<Self> {
         let cfg = cp.config.check(&net_template, &data)?;
         let mut net = net_template;
@@ -301,7 +310,10 @@ impl Trainer {
             Error::Parameter { message, .. } => Error::parameter("checkpoint.theta", message),
             other => other,
         })?;
-        let mut trainer = Trainer::new(net, data, cfg);
+        let mut trainer = match cp.kernel {
+            Some(kernel) => Trainer::with_kernel(net, data, cfg, kernel)?,
+            None => Trainer::new(net, data, cfg),
+        };
         trainer.step = cp.step;
         trainer.rng = cp.rng;
         Ok(trainer)
