@@ -29,18 +29,18 @@
 //!
 //! Relu, the network of the paper's Theorem 1 and of most experiments, has a pass of its
 //! own (`pass_relu`, run by `Fused::run_relu`) that does eq. 3 with fused multiply-adds:
-//! 7 vector operations per chunk of eight units where the exact-order pass needs 19 (the
+//! 8 vector operations per chunk of eight units where the exact-order pass needs 19 (the
 //! hand-tuned AVX-512 loop of `benches/yardstick_avx512.c` needs 9). Per unit, with
 //! z_j = fma(a_j, x₀, b_j) and g = 2η e:
 //!
 //! - where z_j > 0 (φ' = 1): a_j ← fma(−(g x₀), c_j, a_j), b_j ← fma(−g, c_j, b_j),
 //!   c_j ← fma(−g, z_j, c_j); where z_j ≤ 0 (φ = φ' = 0) the unit is left exactly as it
 //!   is (eq. 3 moves it by g·0). A masked FMA each on AVX-512.
-//! - z_j' = fma(a_j', x₁, b_j') for step t+1, and the output sum takes
-//!   acc_l ← fma(c_j', z_j', acc_l) where z_j' > 0, in eight partial sums (lane l takes
-//!   the units j ≡ l mod 8 of the full chunks, from 0), the units after the last full
-//!   chunk into a tail the same way, then the tree ((acc₀+acc₄)+(acc₁+acc₅)) +
-//!   ((acc₂+acc₆)+(acc₃+acc₇)), plus the tail when m is not a multiple of 8;
+//! - z_j' = fma(a_j', x₁, b_j') for step t+1. Unit j = 8k + l of full chunk k adds into
+//!   partial sum S_{k mod 4, l} ← fma(c_j', z_j', S_{k mod 4, l}) where z_j' > 0 (all 32
+//!   from +0.0); lane sums s_l = (S_{0,l} + S_{1,l}) + (S_{2,l} + S_{3,l}); the tree
+//!   ((s₀+s₄)+(s₁+s₅)) + ((s₂+s₆)+(s₃+s₇)); the units after the last full chunk go into a
+//!   tail the same way (from +0.0), added to the tree when m is not a multiple of 8;
 //!   h = (sum + b_out) + s x₁.
 //!
 //! Every product is rounded once instead of twice, so the relu kernel is a little more
@@ -55,16 +55,15 @@
 //! stops the call as a divergence before it moves θ (the general path applies it and stops
 //! one step later).
 //!
-//! - **z kept, not recomputed** (m ≤ `KEEP_MAX`): the pass stores z_j' of step t+1, which
-//!   it computes anyway, and the next step reads it instead of recomputing
-//!   fma(a_j, x₀, b_j) (the same value). The buffer is filled from θ at the start of each
-//!   call and is no state of the run: checkpoints and resume are unchanged. Wider layers
-//!   recompute it, as there the pass waits on memory, not on arithmetic.
+//! - **Four partial-sum sets** make the output sum four independent FMA chains instead of
+//!   one of m/8 links.
+//! - **z_j recomputed** each step, not kept from the last pass: a fourth store per chunk
+//!   cost more than the FMA (measured: 94 against 89 ns per step at m = 256, 1.08x at
+//!   m = 1024; the pass is bound by its stores).
 //! - **Aligned copies.** A call copies a, b, c into a buffer of the plan, 64-byte aligned
-//!   and with the arrays (and the kept z) never a multiple of 4 KiB apart, runs its steps
-//!   there and copies them back (O(m) per call, bit-exact): in θ the blocks are 8m bytes
-//!   apart and, at m = 256, the speed depended by 1.5x on where the heap had put θ and
-//!   the kept buffer.
+//!   and with the arrays never a multiple of 4 KiB apart, runs its steps there and copies
+//!   them back (O(m) per call, bit-exact): in θ the blocks are 8m bytes apart and, at
+//!   m = 256, the speed depended by 1.5x on where the heap had put θ.
 //! - **A loop of its own.** The relu run is a separate function (`run_relu_outlined`,
 //!   `simd.vectorize` from a function without target features, so it is not inlined
 //!   into the dispatch of every kernel) and is compiled per sampler with `draw` inlined;
@@ -148,7 +147,7 @@ pub(crate) struct Fused {
     skip: SkipPlan,
     phi: Vec<f64>,
     dphi: Vec<f64>,
-    /// Relu: a, b, c and the kept φ during a call, 64-byte aligned (see [`work_stride`]).
+    /// Relu: a, b, c during a call, 64-byte aligned (see [`work_stride`]).
     work: Vec<f64>,
 }
 
@@ -483,26 +482,20 @@ struct ReluStep<V> {
     thr: V,
 }
 
-/// One chunk of [`pass_relu`]: updates a, b, c (and z when `KEEP` and `NEXT`) in place
-/// and, when `NEXT`, adds c_j' φ(z_j') to the lanes of `acc`. [`relu_unit`] is the same
-/// per unit in scalars; the module docs give the arithmetic.
+/// One chunk of [`pass_relu`]: updates a, b, c in place and, when `NEXT`, adds
+/// c_j' φ(z_j') to the lanes of `acc`. [`relu_unit`] is the same per unit in scalars; the
+/// module docs give the arithmetic.
 #[inline(always)]
-fn relu_chunk<S: Simd, const NEXT: bool, const FLUSH: bool, const KEEP: bool>(
+fn relu_chunk<S: Simd, const NEXT: bool, const FLUSH: bool>(
     simd: S,
     k: ReluStep<S::f64s>,
     a: &mut S::f64s,
     b: &mut S::f64s,
     c: &mut S::f64s,
-    z: &mut S::f64s,
     acc: &mut S::f64s,
 ) {
     let (av, bv, cv) = (*a, *b, *c);
-    // z_j of step t: kept from the last pass, or fma(a, x0, b) as it computed it.
-    let z0 = if KEEP {
-        *z
-    } else {
-        simd.mul_add_f64s(av, k.x0, bv)
-    };
+    let z0 = simd.mul_add_f64s(av, k.x0, bv);
     let on = simd.greater_than_f64s(z0, k.zero);
     let mut an = simd.select_f64s(on, simd.mul_add_f64s(k.neg_gx0, cv, av), av);
     let mut bn = simd.select_f64s(on, simd.mul_add_f64s(k.neg_g, cv, bv), bv);
@@ -517,9 +510,6 @@ fn relu_chunk<S: Simd, const NEXT: bool, const FLUSH: bool, const KEEP: bool>(
     *c = cn;
     if NEXT {
         let z1 = simd.mul_add_f64s(an, k.x1, bn);
-        if KEEP {
-            *z = z1;
-        }
         let on1 = simd.greater_than_f64s(z1, k.zero);
         *acc = simd.select_f64s(on1, simd.mul_add_f64s(cn, z1, *acc), *acc);
     }
@@ -567,11 +557,27 @@ fn relu_unit<const NEXT: bool, const FLUSH: bool>(
     }
 }
 
-/// The relu output sum from the eight partial sums and the tail: their tree, plus the
-/// tail only when there are units after the last full chunk (which m alone decides).
+/// Partial-sum sets of the relu output sum: chunk k of eight units adds into set k mod 4,
+/// so four independent FMA chains run per step instead of one (with one set, the
+/// chain of m/8 dependent FMAs bounded the step at m = 256).
+const RELU_SETS: usize = 4;
+
+/// The relu output sum from the partial sums and the tail: per lane l, the four sets
+/// (S0_l + S1_l) + (S2_l + S3_l); then the tree ((l0+l4)+(l1+l5)) + ((l2+l6)+(l3+l7)); plus
+/// the tail only when there are units after the last full chunk (m alone decides).
+///
+/// Sets that no chunk reached hold +0.0, and no partial sum is ever −0.0 (it starts at
+/// +0.0 and only FMAs add to it), so adding them changes nothing: with `chunks` full
+/// chunks the unused sets are skipped, same bits.
 #[inline(always)]
-fn relu_total(acc: &[f64; LANES], tail: f64, has_tail: bool) -> f64 {
-    let tree = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+fn relu_total(acc: &[f64; RELU_SETS * LANES], chunks: usize, tail: f64, has_tail: bool) -> f64 {
+    let lane = |l: usize| match chunks {
+        0 | 1 => acc[l],
+        2 => acc[l] + acc[LANES + l],
+        _ => (acc[l] + acc[LANES + l]) + (acc[2 * LANES + l] + acc[3 * LANES + l]),
+    };
+    let tree =
+        ((lane(0) + lane(4)) + (lane(1) + lane(5))) + ((lane(2) + lane(6)) + (lane(3) + lane(7)));
     if has_tail {
         tree + tail
     } else {
@@ -581,16 +587,14 @@ fn relu_total(acc: &[f64; LANES], tail: f64, has_tail: bool) -> f64 {
 
 /// The relu pass: step t's update of every unit at x0 with g and, when `NEXT`, the sum
 /// Σ_j c_j' φ(a_j' x1 + b_j') for step t+1 (0 otherwise), in the order of
-/// [`forward_relu`]. With `KEEP`, `z` holds z_j of step t on entry (for the units in full
-/// chunks) and z_j' of step t+1 on return (when `NEXT`).
+/// [`forward_relu`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn pass_relu<S: Simd, const NEXT: bool, const FLUSH: bool, const KEEP: bool>(
+fn pass_relu<S: Simd, const NEXT: bool, const FLUSH: bool>(
     simd: S,
     a: &mut [f64],
     b: &mut [f64],
     c: &mut [f64],
-    z: &mut [f64],
     x0: f64,
     g: f64,
     x1: f64,
@@ -600,13 +604,12 @@ fn pass_relu<S: Simd, const NEXT: bool, const FLUSH: bool, const KEEP: bool>(
     let m = a.len();
     let full = m - m % LANES;
     let (neg_g, neg_gx0) = (-g, -(g * x0));
-    let mut acc = [0.0f64; LANES];
+    let mut acc = [0.0f64; RELU_SETS * LANES];
     {
         let (accv, _) = S::as_mut_simd_f64s(&mut acc);
         let (av, _) = S::as_mut_simd_f64s(&mut a[..full]);
         let (bv, _) = S::as_mut_simd_f64s(&mut b[..full]);
         let (cv, _) = S::as_mut_simd_f64s(&mut c[..full]);
-        let (zv, _) = S::as_mut_simd_f64s(&mut z[..full]);
         let k = ReluStep {
             zero: simd.splat_f64s(0.0),
             x0: simd.splat_f64s(x0),
@@ -616,42 +619,32 @@ fn pass_relu<S: Simd, const NEXT: bool, const FLUSH: bool, const KEEP: bool>(
             thr: simd.splat_f64s(thr),
         };
         let n = av.len();
-        let (bv, cv, zv) = (&mut bv[..n], &mut cv[..n], &mut zv[..n]);
-        // Two chunks per loop iteration (fewer loop instructions competing for the vector
-        // ports); the partial sums still take the chunks in order.
-        let mut a2 = av.chunks_exact_mut(2 * group);
-        let mut b2 = bv.chunks_exact_mut(2 * group);
-        let mut c2 = cv.chunks_exact_mut(2 * group);
-        let mut z2 = zv.chunks_exact_mut(2 * group);
-        for (((a, b), c), z) in (&mut a2).zip(&mut b2).zip(&mut c2).zip(&mut z2) {
-            for l in 0..2 * group {
-                relu_chunk::<S, NEXT, FLUSH, KEEP>(
+        let (bv, cv) = (&mut bv[..n], &mut cv[..n]);
+        // Four chunks (one per partial-sum set) per loop iteration, then the 0-3 left;
+        // vector i of a round belongs to chunk i / group, so to set i / group.
+        let round = RELU_SETS * group;
+        let mut a4 = av.chunks_exact_mut(round);
+        let mut b4 = bv.chunks_exact_mut(round);
+        let mut c4 = cv.chunks_exact_mut(round);
+        for ((a, b), c) in (&mut a4).zip(&mut b4).zip(&mut c4) {
+            for i in 0..round {
+                relu_chunk::<S, NEXT, FLUSH>(
                     simd,
                     k,
-                    &mut a[l],
-                    &mut b[l],
-                    &mut c[l],
-                    &mut z[l],
-                    &mut accv[l % group],
+                    &mut a[i],
+                    &mut b[i],
+                    &mut c[i],
+                    &mut accv[i],
                 );
             }
         }
-        let (a, b, c, z) = (
-            a2.into_remainder(),
-            b2.into_remainder(),
-            c2.into_remainder(),
-            z2.into_remainder(),
+        let (a, b, c) = (
+            a4.into_remainder(),
+            b4.into_remainder(),
+            c4.into_remainder(),
         );
-        for l in 0..a.len() {
-            relu_chunk::<S, NEXT, FLUSH, KEEP>(
-                simd,
-                k,
-                &mut a[l],
-                &mut b[l],
-                &mut c[l],
-                &mut z[l],
-                &mut accv[l % group],
-            );
+        for i in 0..a.len() {
+            relu_chunk::<S, NEXT, FLUSH>(simd, k, &mut a[i], &mut b[i], &mut c[i], &mut accv[i]);
         }
     }
     let mut tail = 0.0;
@@ -661,34 +654,33 @@ fn pass_relu<S: Simd, const NEXT: bool, const FLUSH: bool, const KEEP: bool>(
         );
     }
     if NEXT {
-        relu_total(&acc, tail, full < m)
+        relu_total(&acc, full / LANES, tail, full < m)
     } else {
         0.0
     }
 }
 
-/// Σ_j c_j φ(a_j x + b_j) for relu as [`pass_relu`] sums it: z_j = fma(a_j, x, b_j) (also
-/// stored in `z`); lane l of eight takes the units j ≡ l (mod 8) of the full chunks,
+/// Σ_j c_j φ(a_j x + b_j) for relu as [`pass_relu`] sums it: z_j = fma(a_j, x, b_j); lane l of eight takes the units j ≡ l (mod 8) of the full chunks,
 /// acc_l ← fma(c_j, z_j, acc_l) where z_j > 0, from 0; the units after the last full
 /// chunk go into a tail the same way; then [`relu_total`].
 #[inline(always)]
-fn forward_relu<S: Simd>(simd: S, a: &[f64], b: &[f64], c: &[f64], z: &mut [f64], x: f64) -> f64 {
+fn forward_relu<S: Simd>(simd: S, a: &[f64], b: &[f64], c: &[f64], x: f64) -> f64 {
     let group = LANES / S::F64_LANES;
     let m = a.len();
     let full = m - m % LANES;
-    let mut acc = [0.0f64; LANES];
+    let mut acc = [0.0f64; RELU_SETS * LANES];
     {
         let (accv, _) = S::as_mut_simd_f64s(&mut acc);
         let (av, _) = S::as_simd_f64s(&a[..full]);
         let (bv, _) = S::as_simd_f64s(&b[..full]);
         let (cv, _) = S::as_simd_f64s(&c[..full]);
-        let (zv, _) = S::as_mut_simd_f64s(&mut z[..full]);
         let (xv, zero) = (simd.splat_f64s(x), simd.splat_f64s(0.0));
-        for (i, (((a, b), c), z)) in av.iter().zip(bv).zip(cv).zip(zv).enumerate() {
-            *z = simd.mul_add_f64s(*a, xv, *b);
-            let on = simd.greater_than_f64s(*z, zero);
-            let l = i % group;
-            accv[l] = simd.select_f64s(on, simd.mul_add_f64s(*c, *z, accv[l]), accv[l]);
+        let round = RELU_SETS * group;
+        for (i, ((a, b), c)) in av.iter().zip(bv).zip(cv).enumerate() {
+            let z = simd.mul_add_f64s(*a, xv, *b);
+            let on = simd.greater_than_f64s(z, zero);
+            let s = i % round;
+            accv[s] = simd.select_f64s(on, simd.mul_add_f64s(*c, z, accv[s]), accv[s]);
         }
     }
     let mut tail = 0.0;
@@ -698,12 +690,8 @@ fn forward_relu<S: Simd>(simd: S, a: &[f64], b: &[f64], c: &[f64], z: &mut [f64]
             tail = c[j].mul_add(zj, tail);
         }
     }
-    relu_total(&acc, tail, full < m)
+    relu_total(&acc, full / LANES, tail, full < m)
 }
-
-/// Up to this width the relu pass keeps z_j in a buffer (four arrays stay in L1); wider
-/// layers recompute it (the pass is bound by L2 bandwidth there).
-const KEEP_MAX: usize = 1024;
 
 impl Fused {
     /// The fused plan for `net`, or `None` when the network is not one trainable hidden
@@ -741,7 +729,7 @@ impl Fused {
             phi: vec![0.0; m],
             dphi: vec![0.0; m],
             work: if hidden.activation == Activation::Relu {
-                vec![0.0; 4 * work_stride(m) + LANES]
+                vec![0.0; 3 * work_stride(m) + LANES]
             } else {
                 Vec::new()
             },
@@ -777,34 +765,12 @@ impl Fused {
         }
     }
 
-    /// [`run_relu`](Self::run_relu), keeping φ(z_j) in a buffer when the layer is narrow.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn run_relu_keep<S: Simd, D: FnMut(&mut TrainRng) -> (usize, f64)>(
-        &mut self,
-        simd: S,
-        theta: &mut [f64],
-        xs: &[f64],
-        ys: &[f64],
-        rng: &mut TrainRng,
-        sp: &StepParams,
-        start: u64,
-        end: u64,
-        draw: D,
-    ) -> Result<(), u64> {
-        if self.m <= KEEP_MAX {
-            self.run_relu::<S, true, D>(simd, theta, xs, ys, rng, sp, start, end, draw)
-        } else {
-            self.run_relu::<S, false, D>(simd, theta, xs, ys, rng, sp, start, end, draw)
-        }
-    }
-
     /// The relu run: the steps with [`pass_relu`] (see the module docs). A step whose
     /// g = 2η e is not finite (e finite, 2η e overflowing) ends the call as a divergence
     /// before it moves θ, like one whose residual is not finite.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn run_relu<S: Simd, const KEEP: bool, D: FnMut(&mut TrainRng) -> (usize, f64)>(
+    fn run_relu<S: Simd, D: FnMut(&mut TrainRng) -> (usize, f64)>(
         &mut self,
         simd: S,
         theta: &mut [f64],
@@ -826,16 +792,16 @@ impl Fused {
         let (tb, rest) = rest.split_at_mut(m);
         let (tc, rest) = rest.split_at_mut(m);
         // The steps run on copies of a, b, c in `work`, copied back at the end: there the
-        // four arrays are 64-byte aligned and never 4 KiB apart, whatever the addresses
-        // of θ and of the buffers (in θ, a, b, c are 8m bytes apart; at m = 256 the run
-        // took 1.5x as long depending on where the heap had put θ and the φ buffer).
+        // three arrays are 64-byte aligned and never 4 KiB apart, whatever the address of
+        // θ (in θ, a, b, c are 8m bytes apart; at m = 256 the run took 1.5x as long
+        // depending on where the heap had put θ).
         let stride = work_stride(m);
         let work = &mut self.work[..];
         let off = work.as_ptr().align_offset(64).min(LANES);
         let (wa, w) = work[off..].split_at_mut(stride);
         let (wb, w) = w.split_at_mut(stride);
-        let (wc, w) = w.split_at_mut(stride);
-        let (a, b, c, pre) = (&mut wa[..m], &mut wb[..m], &mut wc[..m], &mut w[..m]);
+        let wc = &mut w[..stride];
+        let (a, b, c) = (&mut wa[..m], &mut wb[..m], &mut wc[..m]);
         a.copy_from_slice(ta);
         b.copy_from_slice(tb);
         c.copy_from_slice(tc);
@@ -851,7 +817,7 @@ impl Fused {
 
         let (mut i0, mut z0) = draw(rng);
         let mut x0 = xs[i0];
-        let first = forward_relu(simd, a, b, c, pre, x0);
+        let first = forward_relu(simd, a, b, c, x0);
         let mut h = (first + bout) + if has_skip { s * x0 } else { 0.0 };
         let mut result = Ok(());
         for done in start..end {
@@ -869,18 +835,10 @@ impl Fused {
                 x1 = xs[i1];
             }
             let sum = match (next, fl) {
-                (true, false) => {
-                    pass_relu::<S, true, false, KEEP>(simd, a, b, c, pre, x0, g, x1, thr)
-                }
-                (true, true) => {
-                    pass_relu::<S, true, true, KEEP>(simd, a, b, c, pre, x0, g, x1, thr)
-                }
-                (false, false) => {
-                    pass_relu::<S, false, false, KEEP>(simd, a, b, c, pre, x0, g, x1, thr)
-                }
-                (false, true) => {
-                    pass_relu::<S, false, true, KEEP>(simd, a, b, c, pre, x0, g, x1, thr)
-                }
+                (true, false) => pass_relu::<S, true, false>(simd, a, b, c, x0, g, x1, thr),
+                (true, true) => pass_relu::<S, true, true>(simd, a, b, c, x0, g, x1, thr),
+                (false, false) => pass_relu::<S, false, false>(simd, a, b, c, x0, g, x1, thr),
+                (false, true) => pass_relu::<S, false, true>(simd, a, b, c, x0, g, x1, thr),
             };
             if has_bout {
                 bout -= g;
@@ -1078,12 +1036,12 @@ impl pulp::WithSimd for ReluRun<'_> {
                 n,
                 sigma,
                 dist: NoiseDist::Rademacher,
-            } => fused.run_relu_keep(simd, theta, xs, ys, rng, sp, start, end, |r| {
+            } => fused.run_relu(simd, theta, xs, ys, rng, sp, start, end, |r| {
                 let i = r.index(n);
                 (i, sigma * r.unit_noise(NoiseDist::Rademacher))
             }),
             Sampler::TwoCopies { n, sigma } => {
-                fused.run_relu_keep(simd, theta, xs, ys, rng, sp, start, end, |r| {
+                fused.run_relu(simd, theta, xs, ys, rng, sp, start, end, |r| {
                     let k = r.index(2 * n);
                     if k < n {
                         (k, sigma)
@@ -1092,7 +1050,7 @@ impl pulp::WithSimd for ReluRun<'_> {
                     }
                 })
             }
-            sampler => fused.run_relu_keep(simd, theta, xs, ys, rng, sp, start, end, |r| {
+            sampler => fused.run_relu(simd, theta, xs, ys, rng, sp, start, end, |r| {
                 sampler.draw(r)
             }),
         }
