@@ -18,6 +18,7 @@ use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, MatMut, MatRef, Par};
 
+use crate::activation::Activation;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::network::Network;
@@ -91,6 +92,46 @@ pub fn check_compatible(net: &Network, data: &Dataset) -> Result<()> {
     Ok(())
 }
 
+/// φ(z + b), φ'(z + b), φ''(z + b) of every pre-activation of a layer (column-major,
+/// `out_dim` rows, `bias` per row), with the activation's match taken once per layer
+/// rather than per entry.
+fn activate(
+    act: Activation,
+    z: &[f64],
+    bias: Option<&[f64]>,
+    out_dim: usize,
+    out: [&mut [f64]; 3],
+) {
+    #[inline(always)]
+    fn fill(
+        f: impl Fn(f64) -> (f64, f64, f64),
+        z: &[f64],
+        bias: Option<&[f64]>,
+        out_dim: usize,
+        [v, d1, d2]: [&mut [f64]; 3],
+    ) {
+        let cols = z
+            .chunks_exact(out_dim)
+            .zip(v.chunks_exact_mut(out_dim))
+            .zip(d1.chunks_exact_mut(out_dim))
+            .zip(d2.chunks_exact_mut(out_dim));
+        for (((z, v), d1), d2) in cols {
+            for o in 0..out_dim {
+                let (a, b, c) = f(z[o] + bias.map_or(0.0, |b| b[o]));
+                v[o] = a;
+                d1[o] = b;
+                d2[o] = c;
+            }
+        }
+    }
+    match act {
+        Activation::Relu => fill(|z| Activation::Relu.eval(z), z, bias, out_dim, out),
+        Activation::Tanh => fill(|z| Activation::Tanh.eval(z), z, bias, out_dim, out),
+        Activation::Logistic => fill(|z| Activation::Logistic.eval(z), z, bias, out_dim, out),
+        Activation::Identity => fill(|z| Activation::Identity.eval(z), z, bias, out_dim, out),
+    }
+}
+
 impl Batch {
     /// Runs the forward and backward passes of `net` on every point of `data`.
     pub fn new(net: &Network, data: &Dataset) -> Result<Self> {
@@ -115,16 +156,13 @@ impl Batch {
             let mut act = Columns::zeros(layer.out_dim, n);
             let mut e1 = Columns::zeros(layer.out_dim, n);
             let mut e2 = Columns::zeros(layer.out_dim, n);
-            for i in 0..n {
-                for o in 0..layer.out_dim {
-                    let k = i * layer.out_dim + o;
-                    let zk = z.data[k] + layer.bias.as_ref().map_or(0.0, |b| b[o]);
-                    let (v, f1, f2) = layer.activation.eval(zk);
-                    act.data[k] = v;
-                    e1.data[k] = f1;
-                    e2.data[k] = f2;
-                }
-            }
+            activate(
+                layer.activation,
+                &z.data,
+                layer.bias.as_deref(),
+                layer.out_dim,
+                [&mut act.data, &mut e1.data, &mut e2.data],
+            );
             a.push(act);
             d1.push(e1);
             d2.push(e2);

@@ -139,7 +139,8 @@ impl ReluUnits {
             // `+ 0.0` turns a kink at −0 into 0.
             .map(|(i, a, b, c)| (-b / a + 0.0, c * a.abs(), i))
             .collect();
-        raw.sort_by(|p, q| p.0.total_cmp(&q.0).then(p.2.cmp(&q.2)));
+        // A total order (ties by unit index), so the unstable sort is deterministic.
+        raw.sort_unstable_by(|p, q| p.0.total_cmp(&q.0).then(p.2.cmp(&q.2)));
         let mut merged: Vec<(f64, f64, Vec<usize>)> = Vec::new();
         for (x, jump, i) in raw {
             match merged.last_mut() {
@@ -162,7 +163,12 @@ impl ReluUnits {
     /// slope is s + Σ_{a_i<0} c_i a_i; each kink then adds its jump. There is one piece
     /// more than there are (merged) kinks; the outer pieces are unbounded (`None`).
     pub fn pieces(&self) -> Vec<Piece> {
-        let kinks = self.kinks();
+        self.pieces_from(&self.kinks())
+    }
+
+    /// [`pieces`](Self::pieces) from the merged kinks already computed by
+    /// [`kinks`](Self::kinks).
+    fn pieces_from(&self, kinks: &[(f64, f64, Vec<usize>)]) -> Vec<Piece> {
         let mut slope = self.skip
             + self
                 .live_units()
@@ -171,7 +177,7 @@ impl ReluUnits {
                 .sum::<f64>();
         let mut pieces = Vec::with_capacity(kinks.len() + 1);
         let mut from = None;
-        for (x, jump, _) in kinks {
+        for &(x, jump, _) in kinks {
             pieces.push(Piece {
                 from,
                 to: Some(x),
@@ -332,8 +338,9 @@ pub struct ShapeReport {
 pub fn shape_report(units: &ReluUnits, data: &Dataset, opts: &ShapeOptions) -> Result<ShapeReport> {
     check_options(opts)?;
     units.validate()?;
-    let kinks = units
-        .kinks()
+    let kinks = units.kinks();
+    let pieces = units.pieces_from(&kinks);
+    let kinks = kinks
         .into_iter()
         .map(|(x, jump, units)| Kink {
             x,
@@ -343,7 +350,7 @@ pub fn shape_report(units: &ReluUnits, data: &Dataset, opts: &ShapeOptions) -> R
             data_point: None,
         })
         .collect();
-    report_from_parts(kinks, units.pieces(), &|x| units.eval(x), data, opts)
+    report_from_parts(kinks, pieces, &|x| units.eval(x), data, opts)
 }
 
 /// The Theorem 1 shape report of a deep (or shallow) 1-D relu network in its exact
