@@ -274,7 +274,7 @@ const PROJECTION_RCOND: f64 = 1e-10;
 
 /// Moves θ back onto the zero-loss manifold by Gauss–Newton steps θ ← θ − J⁺ r (the
 /// minimum-norm step that zeroes the linearised residuals, Jᵀ (J Jᵀ)⁻¹ r when J has full
-/// rank; singular values below [`PROJECTION_RCOND`] times the largest left out), with
+/// rank; singular values below 1e-10 times the largest left out), with
 /// backtracking, at most `max_iter` of them, stopping when max_i |r_i| ≤ `tol`. The label-noise
 /// jitter is O(√(η σ²)) in the directions with γ > 0 and this removes it without moving
 /// along the manifold (to first order), so the kinks and length of the function the
