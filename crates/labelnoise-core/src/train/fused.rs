@@ -138,6 +138,43 @@ enum SkipPlan {
     Trainable(usize),
 }
 
+/// The output bias and skip weight during a call: read from θ at its start, moved by
+/// every step (b_out ← b_out − g, s ← s − g x₀, the guard applied on its steps), and
+/// written back at its end.
+#[derive(Clone, Copy)]
+struct OutputScalars {
+    bout: f64,
+    s: f64,
+    bout_trainable: bool,
+    s_trainable: bool,
+    has_skip: bool,
+}
+
+impl OutputScalars {
+    /// h = (sum + b_out) + s x, with sum the hidden units' part.
+    #[inline(always)]
+    fn output(&self, sum: f64, x: f64) -> f64 {
+        (sum + self.bout) + if self.has_skip { self.s * x } else { 0.0 }
+    }
+
+    /// One step's update at x0 with g (`flush_now`: a step of the subnormal guard).
+    #[inline(always)]
+    fn step(&mut self, g: f64, x0: f64, flush_now: bool, thr: f64) {
+        if self.bout_trainable {
+            self.bout -= g;
+            if flush_now {
+                self.bout = flush(self.bout, thr);
+            }
+        }
+        if self.s_trainable {
+            self.s -= g * x0;
+            if flush_now {
+                self.s = flush(self.s, thr);
+            }
+        }
+    }
+}
+
 /// The fused path's plan and buffers.
 #[derive(Clone, Debug)]
 pub(crate) struct Fused {
@@ -751,6 +788,34 @@ impl Fused {
         })
     }
 
+    /// The output bias and skip of θ; `rest` is θ after the hidden layer's 3m values.
+    fn load_scalars(&self, rest: &[f64]) -> OutputScalars {
+        let base = 3 * self.m;
+        let (s, s_trainable) = match self.skip {
+            SkipPlan::None => (0.0, false),
+            SkipPlan::Frozen(v) => (v, false),
+            SkipPlan::Trainable(k) => (rest[k - base], true),
+        };
+        OutputScalars {
+            bout: self.out_bias.map_or(0.0, |k| rest[k - base]),
+            s,
+            bout_trainable: self.out_bias.is_some(),
+            s_trainable,
+            has_skip: self.skip != SkipPlan::None,
+        }
+    }
+
+    /// Writes the trainable ones of `sc` back into `rest` (as in [`Self::load_scalars`]).
+    fn store_scalars(&self, sc: OutputScalars, rest: &mut [f64]) {
+        let base = 3 * self.m;
+        if let Some(k) = self.out_bias {
+            rest[k - base] = sc.bout;
+        }
+        if let SkipPlan::Trainable(k) = self.skip {
+            rest[k - base] = sc.s;
+        }
+    }
+
     /// Runs steps `start+1 ..= end` (batch 1, no explicit regularization). `Err(k)` when
     /// the residual after `k` steps is not finite.
     #[inline(always)]
@@ -806,6 +871,7 @@ impl Fused {
         let (ta, rest) = theta.split_at_mut(m);
         let (tb, rest) = rest.split_at_mut(m);
         let (tc, rest) = rest.split_at_mut(m);
+        let mut out = self.load_scalars(rest);
         // The steps run on copies of a, b, c in `work`, copied back at the end: there the
         // three arrays are 64-byte aligned and never 4 KiB apart, whatever the address of
         // θ (in θ, a, b, c are 8m bytes apart; at m = 256 the run took 1.5x as long
@@ -820,20 +886,9 @@ impl Fused {
         a.copy_from_slice(ta);
         b.copy_from_slice(tb);
         c.copy_from_slice(tc);
-        let base = 3 * m;
-        let has_bout = self.out_bias.is_some();
-        let mut bout = self.out_bias.map_or(0.0, |k| rest[k - base]);
-        let (mut s, s_trainable) = match self.skip {
-            SkipPlan::None => (0.0, false),
-            SkipPlan::Frozen(v) => (v, false),
-            SkipPlan::Trainable(k) => (rest[k - base], true),
-        };
-        let has_skip = self.skip != SkipPlan::None;
-
         let (mut i0, mut z0) = draw(rng);
         let mut x0 = xs[i0];
-        let first = forward_relu(simd, a, b, c, x0);
-        let mut h = (first + bout) + if has_skip { s * x0 } else { 0.0 };
+        let mut h = out.output(forward_relu(simd, a, b, c, x0), x0);
         let mut result = Ok(());
         for done in start..end {
             let e = (h - ys[i0]) - z0;
@@ -855,32 +910,16 @@ impl Fused {
                 (false, false) => pass_relu::<S, false, false>(simd, a, b, c, x0, g, x1, thr),
                 (false, true) => pass_relu::<S, false, true>(simd, a, b, c, x0, g, x1, thr),
             };
-            if has_bout {
-                bout -= g;
-                if fl {
-                    bout = flush(bout, thr);
-                }
-            }
-            if s_trainable {
-                s -= g * x0;
-                if fl {
-                    s = flush(s, thr);
-                }
-            }
+            out.step(g, x0, fl, thr);
             if next {
-                h = (sum + bout) + if has_skip { s * x1 } else { 0.0 };
+                h = out.output(sum, x1);
                 (i0, z0, x0) = (i1, z1, x1);
             }
         }
         ta.copy_from_slice(a);
         tb.copy_from_slice(b);
         tc.copy_from_slice(c);
-        if let Some(k) = self.out_bias {
-            rest[k - base] = bout;
-        }
-        if let SkipPlan::Trainable(k) = self.skip {
-            rest[k - base] = s;
-        }
+        self.store_scalars(out, rest);
         result
     }
 
@@ -906,15 +945,7 @@ impl Fused {
         let (a, rest) = theta.split_at_mut(m);
         let (b, rest) = rest.split_at_mut(m);
         let (c, rest) = rest.split_at_mut(m);
-        let base = 3 * m;
-        let mut bout = self.out_bias.map_or(0.0, |k| rest[k - base]);
-        let (mut s, s_trainable) = match self.skip {
-            SkipPlan::None => (0.0, false),
-            SkipPlan::Frozen(v) => (v, false),
-            SkipPlan::Trainable(k) => (rest[k - base], true),
-        };
-        let has_skip = self.skip != SkipPlan::None;
-        let skip_term = |s: f64, x: f64| if has_skip { s * x } else { 0.0 };
+        let mut out = self.load_scalars(rest);
         let (phi, dphi) = (&mut self.phi[..], &mut self.dphi[..]);
 
         let (mut i0, mut z0) = sp.sampler.draw(rng);
@@ -924,7 +955,7 @@ impl Fused {
         } else {
             forward::<A>(a, b, c, phi, dphi, x0)
         };
-        let mut h = (first + bout) + skip_term(s, x0);
+        let mut h = out.output(first, x0);
         let mut result = Ok(());
         for done in start..end {
             let e = (h - ys[i0]) - z0;
@@ -963,29 +994,13 @@ impl Fused {
                     }
                 }
             };
-            if self.out_bias.is_some() {
-                bout -= g;
-                if fl {
-                    bout = flush(bout, thr);
-                }
-            }
-            if s_trainable {
-                s -= g * x0;
-                if fl {
-                    s = flush(s, thr);
-                }
-            }
+            out.step(g, x0, fl, thr);
             if next {
-                h = (sum + bout) + skip_term(s, x1);
+                h = out.output(sum, x1);
                 (i0, z0, x0) = (i1, z1, x1);
             }
         }
-        if let Some(k) = self.out_bias {
-            rest[k - base] = bout;
-        }
-        if let SkipPlan::Trainable(k) = self.skip {
-            rest[k - base] = s;
-        }
+        self.store_scalars(out, rest);
         result
     }
 }
@@ -1137,7 +1152,7 @@ macro_rules! scalar_act {
     )*};
 }
 
-vector_act!(Relu, Ident);
+vector_act!(Ident);
 scalar_act!(Tanh, Logistic);
 
 #[cfg(test)]
