@@ -88,7 +88,9 @@ pub struct Pair {
     pub relative_distance: f64,
     /// settle's reg / SGD's reg − 1.
     pub reg_gap: f64,
-    /// SGD's wall time / settle's.
+    /// SGD's wall time for the documented slow phase (the full setup's
+    /// [`Setup::noise_steps`], 10/(η²σ²) steps; in a shorter run, its measured time
+    /// scaled by the step ratio) / settle's wall time.
     pub time_ratio: f64,
     /// The start function on the grid (not serialized).
     #[serde(skip)]
@@ -170,6 +172,9 @@ fn pair(name: &str, data: &Dataset, setup: &Setup, seed: u64, xs: &[f64]) -> Res
         ));
     }
     let sgd_seconds = t.elapsed().as_secs_f64();
+    // The slow phase settle replaces is the documented one; a quick run times a third of
+    // it (SGD's cost per step does not depend on how long it runs).
+    let slow_phase = Setup::full().noise_steps as f64 / setup.noise_steps as f64;
     let sgd = end_of_sgd(&trainer.network(), data, setup, xs, sgd_seconds)?;
 
     let t = Instant::now();
@@ -201,7 +206,7 @@ fn pair(name: &str, data: &Dataset, setup: &Setup, seed: u64, xs: &[f64]) -> Res
         sup_distance: sup,
         relative_distance: sup / spread.max(f64::MIN_POSITIVE),
         reg_gap: settle_end.reg / sgd.reg - 1.0,
-        time_ratio: sgd.seconds / settle_end.seconds.max(1e-9),
+        time_ratio: sgd.seconds * slow_phase / settle_end.seconds.max(1e-9),
         start_samples: sample(&start, xs),
         sgd,
         settle: settle_end,
@@ -261,8 +266,9 @@ fn claims(pairs: &[Pair]) -> Vec<Claim> {
         Claim::new(
             "faster",
             "settle replaces the slow phase: it reaches its end point in a fraction of the wall \
-             time of label-noise SGD from the same start. Pass: the median ratio (SGD seconds / \
-             settle seconds) is at least 10.",
+             time of label-noise SGD from the same start. Pass: the median ratio (SGD seconds for \
+             the documented slow phase of 10/(eta^2 sigma^2) steps, scaled from the measured time \
+             in a quick run, / settle seconds) is at least 10.",
             json!({"median_time_ratio": med_ratio, "min_time_ratio": min_ratio,
                    "by_start": by_set(&|p| json!({"sgd_seconds": p.sgd.seconds,
                         "settle_seconds": p.settle.seconds, "ratio": p.time_ratio}))}),
