@@ -6,7 +6,6 @@ pub mod commands;
 pub mod output;
 pub mod plot;
 pub mod report;
-pub mod rundir;
 
 use std::ffi::OsString;
 
@@ -79,11 +78,15 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// The exit status for an error: 2 for bad input or usage, 1 for anything else.
+/// The exit status for an error: 2 for bad input or usage, 1 for anything else (a
+/// failed write, a diverged run, a failed claim).
 pub fn exit_status(err: &anyhow::Error) -> u8 {
-    if err.downcast_ref::<labelnoise_core::Error>().is_some()
-        || err.downcast_ref::<UsageError>().is_some()
-    {
+    let user_error = match err.downcast_ref::<labelnoise_core::Error>() {
+        Some(labelnoise_core::Error::Write { .. }) => false,
+        Some(_) => true,
+        None => err.downcast_ref::<UsageError>().is_some(),
+    };
+    if user_error {
         2
     } else {
         1

@@ -15,6 +15,15 @@ pub enum Error {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// An output file could not be written (a full disk, a read-only directory): not
+    /// the user's input, so the command line exits with status 1.
+    #[error("{file}: cannot write: {source}")]
+    Write {
+        /// The path written.
+        file: String,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
     /// A value inside a file (or a built-in) is malformed, out of range or inconsistent.
     #[error("{file}: {field}: {message}")]
     Invalid {

@@ -17,6 +17,7 @@
 //!   1-D ReLU networks: one hidden layer in closed form, deeper ones from [`piecewise`];
 //! - [`units`]: the Theorem 3 unit classes of tanh/logistic networks on one point;
 //! - [`analysis`]: all of the above for one network and data set;
+//! - [`files`]: atomic writes and output directories;
 //! - [`train`]: SGD with label noise (paper eq. 3), fused and general kernels, metrics;
 //! - [`settle`]: descent on reg along the zero-loss manifold to a non-repellent point;
 //! - [`experiments`]: the runs behind `labelnoise reproduce`, with their claims.
@@ -31,6 +32,7 @@ pub mod data;
 pub mod derivatives;
 pub mod error;
 pub mod experiments;
+pub mod files;
 pub mod kernels;
 pub mod model_io;
 pub mod network;

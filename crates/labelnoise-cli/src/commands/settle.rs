@@ -19,7 +19,7 @@ use labelnoise_core::model_io::{load_model, model_to_json, model_to_safetensors}
 use labelnoise_core::settle::{settle, Outcome, SettleOptions, TraceRow};
 use labelnoise_core::{Dataset, Error};
 
-use crate::rundir::{check_output_dir, write_atomic};
+use labelnoise_core::files::{check_output_dir, write_atomic};
 
 /// `labelnoise settle`.
 #[derive(Debug, Args)]
@@ -135,7 +135,7 @@ pub fn run(args: &SettleArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         .into());
     }
     let dir = PathBuf::from(&args.out);
-    check_output_dir(&dir, args.force)?;
+    check_output_dir(&dir, "--out", args.force)?;
 
     let wall = Instant::now();
     let result = settle(&net, &data, &opts)?;

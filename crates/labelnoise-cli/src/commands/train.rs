@@ -23,8 +23,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{ResumeArgs, TrainArgs};
-use crate::rundir::{check_output_dir, write_atomic};
 use crate::UsageError;
+use labelnoise_core::files::{check_output_dir, write_atomic};
 
 /// What `config.json` holds: everything needed to rerun the run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -240,7 +240,7 @@ pub fn run(args: &TrainArgs, command: Vec<String>, out: &mut dyn Write) -> anyho
         ))
     })?;
     let root = PathBuf::from(&args.out);
-    check_output_dir(&root, args.force)?;
+    check_output_dir(&root, "--out", args.force)?;
     let mut jobs = Vec::with_capacity(args.seeds);
     for k in 0..args.seeds as u64 {
         let seed = args

@@ -17,8 +17,8 @@ use serde_json::json;
 
 use crate::plot::{color, render, Figure, Legend, Panel, Series, Style};
 use crate::report::{html, markdown, RenderedFigure, Section};
-use crate::rundir::{check_output_dir, write_atomic};
 use crate::UsageError;
+use labelnoise_core::files::{check_output_dir, write_atomic};
 
 mod deep;
 mod explicit;
@@ -73,7 +73,7 @@ pub fn run(args: &ReproduceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     };
     opts.check()?;
     let dir = Path::new(&args.out);
-    check_output_dir(dir, args.force)?;
+    check_output_dir(dir, "--out", args.force)?;
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("{}: cannot create directory: {e}", dir.display()))?;
 
