@@ -1,6 +1,10 @@
 //! The command-line surface of SPEC §3.
 
 use clap::{Args, Parser, Subcommand};
+use labelnoise_core::analysis::AnalyzeOptions;
+use labelnoise_core::stability::Tolerances;
+use labelnoise_core::train::{NoiseDist, TrainConfig};
+use labelnoise_core::Activation;
 
 /// SGD with label noise and its implicit regularizer (Blanc, Gupta, Valiant, Valiant).
 #[derive(Debug, Parser)]
@@ -47,7 +51,7 @@ pub struct AnalyzeArgs {
     #[arg(
         long,
         value_name = "REL",
-        default_value_t = 1e-6,
+        default_value_t = AnalyzeOptions::default().shape.jump_threshold,
         allow_negative_numbers = true
     )]
     pub jump_threshold: f64,
@@ -55,7 +59,7 @@ pub struct AnalyzeArgs {
     #[arg(
         long,
         value_name = "REL",
-        default_value_t = 1e-9,
+        default_value_t = AnalyzeOptions::default().shape.on_point_tol,
         allow_negative_numbers = true
     )]
     pub kink_tol: f64,
@@ -63,7 +67,7 @@ pub struct AnalyzeArgs {
     #[arg(
         long,
         value_name = "TOL",
-        default_value_t = 1e-3,
+        default_value_t = AnalyzeOptions::default().units.tol,
         allow_negative_numbers = true
     )]
     pub unit_tol: f64,
@@ -78,9 +82,9 @@ pub struct TrainArgs {
     /// Width of a hidden layer; repeat for deeper networks (--hidden 64 --hidden 64).
     #[arg(long, value_name = "W")]
     pub hidden: Vec<usize>,
-    /// Activation of the hidden layers: relu, tanh, logistic or identity.
-    #[arg(long, value_name = "A")]
-    pub activation: Option<String>,
+    /// Activation of the hidden layers.
+    #[arg(long, value_name = "A", value_enum)]
+    pub activation: Option<Activation>,
     /// Add a linear skip unit from the input to the output.
     #[arg(long)]
     pub skip: bool,
@@ -89,8 +93,8 @@ pub struct TrainArgs {
     pub output_bias: bool,
     /// Freeze layer K (0 = first hidden layer; the output layer is K = number of hidden
     /// layers) or `skip`; repeatable.
-    #[arg(long, value_name = "K")]
-    pub freeze: Vec<String>,
+    #[arg(long, value_name = "K", value_parser = parse_freeze)]
+    pub freeze: Vec<Freeze>,
     /// Learning rate η.
     #[arg(long, value_name = "ETA", allow_negative_numbers = true)]
     pub lr: f64,
@@ -100,11 +104,11 @@ pub struct TrainArgs {
     /// Label-noise standard deviation σ (0 = plain SGD).
     #[arg(long, value_name = "SIGMA", allow_negative_numbers = true)]
     pub noise: f64,
-    /// Label-noise distribution: rademacher (±σ), uniform (U[-σ√3, σ√3]) or gaussian.
-    #[arg(long, value_name = "NAME", default_value = "rademacher")]
-    pub noise_dist: String,
+    /// Label-noise distribution (variance σ² in each case).
+    #[arg(long, value_name = "NAME", value_enum, default_value_t = TrainConfig::default().noise_dist)]
+    pub noise_dist: NoiseDist,
     /// Mini-batch size B: the mean of B per-sample updates.
-    #[arg(long, value_name = "B", default_value_t = 1)]
+    #[arg(long, value_name = "B", default_value_t = TrainConfig::default().batch)]
     pub batch: usize,
     /// Plain SGD over the 2n points (x_i, y_i ± σ) instead of drawing noise (paper §1.1).
     #[arg(long)]
@@ -113,7 +117,7 @@ pub struct TrainArgs {
     #[arg(
         long,
         value_name = "LAMBDA",
-        default_value_t = 0.0,
+        default_value_t = TrainConfig::default().explicit_reg,
         allow_negative_numbers = true
     )]
     pub explicit_reg: f64,
@@ -125,7 +129,7 @@ pub struct TrainArgs {
     #[arg(
         long,
         value_name = "S",
-        default_value_t = 1.0,
+        default_value_t = labelnoise_core::train::init::DEFAULT_INIT_SCALE,
         allow_negative_numbers = true
     )]
     pub init_scale: f64,
@@ -133,13 +137,13 @@ pub struct TrainArgs {
     #[arg(long, value_name = "M")]
     pub init_model: Option<String>,
     /// Seed of the first run.
-    #[arg(long, value_name = "S", default_value_t = 0)]
+    #[arg(long, value_name = "S", default_value_t = TrainConfig::default().seed)]
     pub seed: u64,
     /// Number of independent runs (seeds S, S+1, ...), in parallel.
     #[arg(long, value_name = "K", default_value_t = 1)]
     pub seeds: usize,
     /// Number of log-spaced steps at which metrics are recorded.
-    #[arg(long, value_name = "P", default_value_t = 200)]
+    #[arg(long, value_name = "P", default_value_t = TrainConfig::default().log_points)]
     pub log_points: usize,
     /// Output directory (DIR/seed-S/ per seed when --seeds > 1).
     #[arg(long, value_name = "DIR", default_value = "labelnoise-run")]
@@ -157,9 +161,25 @@ pub struct TrainArgs {
     /// No progress bar and no summary lines.
     #[arg(long)]
     pub quiet: bool,
-    /// Testing aid: stop as if killed right after the checkpoint at this step is written.
-    #[arg(long, value_name = "STEP", hide = true, value_parser = crate::commands::train::parse_steps)]
-    pub halt_after: Option<u64>,
+}
+
+/// What `--freeze` freezes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freeze {
+    /// Layer K (0 = first hidden layer; the output layer is K = number of hidden layers).
+    Layer(usize),
+    /// The skip unit.
+    Skip,
+}
+
+/// Parses `--freeze`: a layer index or `skip`.
+fn parse_freeze(s: &str) -> Result<Freeze, String> {
+    if s == "skip" {
+        return Ok(Freeze::Skip);
+    }
+    s.parse()
+        .map(Freeze::Layer)
+        .map_err(|_| format!("expected a layer index or 'skip', got {s:?}"))
 }
 
 /// `labelnoise resume`.
@@ -180,7 +200,7 @@ pub struct ToleranceArgs {
     #[arg(
         long,
         value_name = "TOL",
-        default_value_t = 1e-6,
+        default_value_t = Tolerances::default().fit,
         allow_negative_numbers = true
     )]
     pub fit_tol: f64,
@@ -189,7 +209,7 @@ pub struct ToleranceArgs {
     #[arg(
         long,
         value_name = "TOL",
-        default_value_t = 1e-6,
+        default_value_t = Tolerances::default().stationarity,
         allow_negative_numbers = true
     )]
     pub stationarity_tol: f64,
@@ -197,8 +217,8 @@ pub struct ToleranceArgs {
 
 impl ToleranceArgs {
     /// The library's tolerances (checked by the library before use).
-    pub fn tolerances(&self) -> labelnoise_core::stability::Tolerances {
-        labelnoise_core::stability::Tolerances {
+    pub fn tolerances(&self) -> Tolerances {
+        Tolerances {
             fit: self.fit_tol,
             stationarity: self.stationarity_tol,
         }

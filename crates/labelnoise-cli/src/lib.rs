@@ -94,8 +94,21 @@ pub fn exit_status(err: &anyhow::Error) -> u8 {
 }
 
 /// The error as one line (clap's usage messages span several; keep the first).
+///
+/// The causes are joined with ": ", leaving out a cause whose text the message before
+/// it already contains (the library's I/O errors quote the operating system's message,
+/// which is also their source).
 pub fn one_line(err: &anyhow::Error) -> String {
-    let text = format!("{err:#}");
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
     let first = text.lines().next().unwrap_or("").trim();
     first.strip_prefix("error: ").unwrap_or(first).to_string()
 }

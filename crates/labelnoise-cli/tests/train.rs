@@ -147,30 +147,83 @@ fn a_seed_gives_bit_identical_results_whatever_the_number_of_seeds_and_threads()
     assert!(many.join("summary.json").exists());
 }
 
+/// Stops its run (through the library's cancel flag) right after the checkpoint at
+/// `at` is written, as a user pressing Ctrl-C or a front end's stop button would.
+struct StopAfter {
+    at: u64,
+    token: labelnoise_core::train::CancelToken,
+}
+
+impl labelnoise_core::train::Observer for StopAfter {
+    fn checkpoint_saved(&mut self, step: u64) {
+        if step == self.at {
+            self.token.cancel();
+        }
+    }
+}
+
 #[test]
-fn resume_after_a_kill_is_bit_identical() {
+fn resume_after_a_stop_is_bit_identical() {
+    use labelnoise_core::train::{CancelToken, Run, RunDir};
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole");
     train(&whole, &["--checkpoint-every", "5000"]).success();
-    let killed = dir.path().join("killed");
-    train(
-        &killed,
-        &["--checkpoint-every", "5000", "--halt-after", "10000"],
+    // The same run, started from the same files and stopped after its second checkpoint.
+    let stopped = dir.path().join("stopped");
+    std::fs::create_dir(&stopped).unwrap();
+    for f in ["config.json", "data.json", "initial-model.json"] {
+        std::fs::copy(whole.join(f), stopped.join(f)).unwrap();
+    }
+    let run_dir = RunDir::new(&stopped);
+    let config = run_dir.read_config().unwrap();
+    let token = CancelToken::new();
+    let outcome = Run::new(
+        run_dir.read_initial_model().unwrap(),
+        run_dir.read_data().unwrap(),
+        &config.train,
     )
-    .failure();
-    assert!(!killed.join("model.json").exists());
+    .unwrap()
+    .checkpoint_every(config.checkpoint_every)
+    .write_to(run_dir.clone())
+    .cancel_on(token.clone())
+    .execute(&mut StopAfter { at: 10_000, token })
+    .unwrap();
+    assert!(outcome.summary.cancelled);
+    assert_eq!(outcome.summary.steps, 10_000);
+    assert_ne!(
+        read(&whole.join("model.json")),
+        read(&stopped.join("model.json"))
+    );
     labelnoise()
-        .args(["resume", killed.to_str().unwrap(), "--quiet"])
+        .args(["resume", stopped.to_str().unwrap(), "--quiet"])
         .assert()
         .success();
     assert_eq!(
         read(&whole.join("model.json")),
-        read(&killed.join("model.json"))
+        read(&stopped.join("model.json"))
     );
     assert_eq!(
         read(&whole.join("metrics.csv")),
-        read(&killed.join("metrics.csv"))
+        read(&stopped.join("metrics.csv"))
     );
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&stopped.join("summary.json"))).unwrap();
+    assert_eq!(summary["cancelled"], false);
+    assert_eq!(summary["steps"], 20_000);
+}
+
+#[test]
+fn resume_of_a_missing_directory_says_so_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-run");
+    let assert = labelnoise()
+        .args(["resume", missing.to_str().unwrap()])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no-such-run"), "{stderr}");
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
 }
 
 #[test]

@@ -5,12 +5,14 @@ use serde::{Deserialize, Serialize};
 /// An elementwise activation function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Activation {
     /// max(0, z), with relu'(0) = 0 (the convention of PyTorch and JAX) and relu'' = 0.
     Relu,
     /// tanh(z).
     Tanh,
     /// The logistic sigmoid 1 / (1 + e^(-z)).
+    #[cfg_attr(feature = "clap", value(alias = "sigmoid"))]
     Logistic,
     /// z.
     Identity,

@@ -34,7 +34,7 @@ pub struct SettleArgs {
     #[arg(long, value_name = "DIR")]
     pub out: String,
     /// The most descent iterations.
-    #[arg(long, value_name = "N", default_value_t = 2000)]
+    #[arg(long, value_name = "N", default_value_t = SettleOptions::default().max_iter)]
     pub max_iter: usize,
     /// Fit and stationarity tolerances of the Theorem 2 verdict.
     #[command(flatten)]

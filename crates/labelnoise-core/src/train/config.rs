@@ -16,6 +16,10 @@ use crate::regularizer::check_compatible;
 /// changes h by a relative 1e-150 at most.
 pub const DEFAULT_FLUSH_THRESHOLD: f64 = 1e-150;
 
+/// How many log-spaced steps get metrics by default: enough for smooth curves on a log
+/// axis, few enough that metrics cost a run little (they run on a worker thread).
+pub const DEFAULT_LOG_POINTS: usize = 200;
+
 /// Everything that defines an SGD run besides the network and the data (SPEC §1,
 /// paper eq. 3). Field names follow the command-line flags.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,7 +66,7 @@ impl Default for TrainConfig {
             explicit_reg: 0.0,
             explicit_reg_sampled: false,
             seed: 0,
-            log_points: 50,
+            log_points: DEFAULT_LOG_POINTS,
             flush_threshold: DEFAULT_FLUSH_THRESHOLD,
         }
     }

@@ -18,6 +18,9 @@ use crate::network::{Architecture, Network};
 
 use super::noise::TrainRng;
 
+/// The default initialisation scale (`--init-scale`): PyTorch's bounds unchanged.
+pub const DEFAULT_INIT_SCALE: f64 = 1.0;
+
 /// A network of shape `arch` with the default initialisation (module documentation),
 /// scaled by `init_scale` (`--init-scale`, finite and ≥ 0).
 pub fn init_network(arch: &Architecture, seed: u64, init_scale: f64) -> Result<Network> {

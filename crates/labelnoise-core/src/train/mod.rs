@@ -14,7 +14,9 @@
 //! and `explicit` the exact ∇reg term of explicit regularization), [`fused`] (the fused
 //! kernel for one hidden layer on 1-D inputs),
 //! [`tanh`] (vectorizable tanh and logistic functions used by both step kernels),
-//! [`init`] (initial networks), [`schedule`] (log-spaced metric steps), [`mod@metrics`].
+//! [`init`] (initial networks), [`schedule`] (log-spaced metric steps), [`mod@metrics`],
+//! [`run`] (the run driver every front end uses: chunks, metrics worker, checkpoints,
+//! divergence, cancellation, observers) and [`run_dir`] (the run directory's files).
 //!
 //! # Paths
 //!
@@ -52,6 +54,8 @@ pub mod fused;
 pub mod init;
 pub mod metrics;
 pub mod noise;
+pub mod run;
+pub mod run_dir;
 pub mod schedule;
 pub mod sgd;
 pub mod tanh;
@@ -62,6 +66,10 @@ pub use config::{TrainConfig, ValidTrainConfig, DEFAULT_FLUSH_THRESHOLD};
 pub use init::init_network;
 pub use metrics::{metrics, Metrics};
 pub use noise::{NoiseDist, TrainRng};
+pub use run::{
+    execute_all, CancelToken, Ending, Observer, Run, RunOutcome, RunView, Silent, Summary,
+};
+pub use run_dir::{CheckpointFile, RunConfig, RunDir};
 pub use schedule::log_spaced_steps;
 pub use sgd::{sgd_step, SgdModel, SgdWorkspace};
 

@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 /// The distribution of the label noise Z (zero mean, variance σ²).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum NoiseDist {
     /// Z = ±σ with probability 1/2 each (the paper's assumption of bounded noise).
     #[default]
@@ -44,6 +45,7 @@ pub enum NoiseDist {
     /// Z uniform on [−σ√3, σ√3].
     Uniform,
     /// Z ~ N(0, σ²): unbounded, outside the paper's assumptions, for comparison.
+    #[cfg_attr(feature = "clap", value(alias = "normal"))]
     Gaussian,
 }
 

@@ -1,0 +1,573 @@
+//! The run driver: one SGD run from a checked configuration to its result, the way every
+//! front end (the command line's `train` and `resume`, the Python package, the browser
+//! page) runs one.
+//!
+//! A [`Run`] steps its [`Trainer`] in chunks up to the next *stop* — a log-spaced metrics
+//! step ([`log_spaced_steps`]), a checkpoint step, or one of about 1000 progress steps —
+//! and between chunks:
+//! - sends the network at each metrics step to a worker thread that computes its
+//!   [`Metrics`] beside the training loop (they cost a QR factorization of the p x n
+//!   Jacobian and the shape report, comparable to thousands of steps; with a free core
+//!   they cost the run no time). Rows come back in step order; at most [`max_pending`]
+//!   snapshots wait, so memory stays bounded;
+//! - writes `checkpoint.json` to its [`RunDir`] every `checkpoint_every` steps, after
+//!   waiting for the worker so the file holds every row up to its step; [`Run::resume`]
+//!   continues from it to a result bit-identical to an uninterrupted run;
+//! - stops on divergence — a non-finite residual or θ ([`RunStatus::Diverged`]), or a
+//!   metrics row whose loss or reg overflowed although θ is finite — keeping the last
+//!   state whose metrics were finite;
+//! - stops on request when its [`CancelToken`] is set (it then writes a checkpoint, so
+//!   the run can be resumed, and the results so far);
+//! - reports progress to an [`Observer`] (a progress bar, a Python callback, a browser
+//!   frame stream).
+//!
+//! The driver writes files only when given a [`RunDir`]; without one a run lives in
+//! memory and its [`RunOutcome`] holds everything.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::metrics::{metrics, Metrics};
+use super::run_dir::{CheckpointFile, RunDir};
+use super::schedule::log_spaced_steps;
+use super::{Checkpoint, RunStatus, TrainConfig, Trainer};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::network::Network;
+
+/// A flag a front end sets to stop a run at its next stop (within about a thousandth of
+/// the run, and at most a few milliseconds of training at the usual sizes). Cheap to
+/// clone; all clones share the flag.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token that is not set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks every run holding this token to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// What a run is doing, as an [`Observer`] sees it.
+pub struct RunView<'a> {
+    trainer: &'a Trainer,
+    total: u64,
+    steps_per_second: f64,
+}
+
+impl RunView<'_> {
+    /// Steps done.
+    pub fn step(&self) -> u64 {
+        self.trainer.step()
+    }
+
+    /// Steps the run will do in all.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// SGD steps per second of training-loop time so far (metrics and writing excluded);
+    /// 0 before the first chunk.
+    pub fn steps_per_second(&self) -> f64 {
+        self.steps_per_second
+    }
+
+    /// The seed of the run.
+    pub fn seed(&self) -> u64 {
+        self.trainer.config().seed
+    }
+
+    /// θ now (no copy).
+    pub fn params(&self) -> &[f64] {
+        self.trainer.params()
+    }
+
+    /// The network now (a copy).
+    pub fn network(&self) -> Network {
+        self.trainer.network()
+    }
+}
+
+/// Receives a run's progress. Every method has an empty default, so an observer
+/// implements only what it shows.
+pub trait Observer {
+    /// After every chunk of steps (about 1000 per run, plus the metrics and checkpoint
+    /// steps), and once before the first.
+    fn progress(&mut self, _run: &RunView<'_>) {}
+
+    /// A metrics row, in step order, as soon as the worker thread has it.
+    fn metrics(&mut self, _row: &Metrics, _run: &RunView<'_>) {}
+
+    /// After `checkpoint.json` was written for step `step`.
+    fn checkpoint_saved(&mut self, _step: u64) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Silent;
+
+impl Observer for Silent {}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ending {
+    /// Every step was done.
+    Finished,
+    /// The run diverged; its results are the last finite state.
+    Diverged,
+    /// A [`CancelToken`] stopped it; it can be resumed from its checkpoint.
+    Cancelled,
+}
+
+/// What `summary.json` holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The seed.
+    pub seed: u64,
+    /// Steps done (the step of the last finite state if the run diverged).
+    pub steps: u64,
+    /// Whether the run diverged.
+    pub diverged: bool,
+    /// The step at which divergence was detected.
+    pub diverged_at: Option<u64>,
+    /// Whether the run was stopped on request before its last step.
+    #[serde(default)]
+    pub cancelled: bool,
+    /// The kernel that ran the steps (`fused` or `general`).
+    pub kernel: String,
+    /// SGD steps per second of training-loop time (metrics and writing excluded).
+    pub steps_per_second: f64,
+    /// Wall time of the whole run in seconds (metrics and writing included).
+    pub wall_seconds: f64,
+    /// The metrics of the final model.
+    pub final_metrics: Metrics,
+}
+
+impl Summary {
+    /// How the run ended.
+    pub fn ending(&self) -> Ending {
+        if self.diverged {
+            Ending::Diverged
+        } else if self.cancelled {
+            Ending::Cancelled
+        } else {
+            Ending::Finished
+        }
+    }
+}
+
+/// The result of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunOutcome {
+    /// The final network: the last finite state if the run diverged.
+    pub network: Network,
+    /// The metrics rows, in step order (the last one is the final network's when the
+    /// run finished).
+    pub metrics: Vec<Metrics>,
+    /// Steps, speed, divergence and the final metrics.
+    pub summary: Summary,
+    /// The state of the final network, from which the run can be continued.
+    pub checkpoint: Checkpoint,
+}
+
+/// One SGD run, ready to go: the starting network, the data, the trainer, and what to
+/// do besides training (checkpoints, a run directory, a cancel flag).
+pub struct Run {
+    initial: Network,
+    data: Dataset,
+    trainer: Trainer,
+    rows: Vec<Metrics>,
+    checkpoint_every: u64,
+    dir: Option<RunDir>,
+    cancel: CancelToken,
+}
+
+impl Run {
+    /// A run of `config` from `net` on `data`; checks the configuration (errors name
+    /// the command-line flag).
+    pub fn new(net: Network, data: Dataset, config: &TrainConfig) -> Result<Self> {
+        let checked = config.check(&net, &data)?;
+        Ok(Run {
+            trainer: Trainer::new(net.clone(), data.clone(), checked),
+            initial: net,
+            data,
+            rows: Vec::new(),
+            checkpoint_every: 0,
+            dir: None,
+            cancel: CancelToken::new(),
+        })
+    }
+
+    /// Continues a run from `checkpoint`: `initial` is the run's starting network (its
+    /// structure and frozen values), `data` its data.
+    pub fn from_checkpoint(
+        initial: Network,
+        data: Dataset,
+        checkpoint: CheckpointFile,
+    ) -> Result<Self> {
+        let trainer = Trainer::resume(initial.clone(), data.clone(), checkpoint.trainer)?;
+        if let Some(row) = checkpoint.metrics.iter().find(|m| m.step > trainer.step()) {
+            return Err(Error::invalid(
+                "checkpoint.json",
+                "metrics",
+                format!(
+                    "a row at step {} after the checkpoint's step {}",
+                    row.step,
+                    trainer.step()
+                ),
+            ));
+        }
+        Ok(Run {
+            initial,
+            data,
+            trainer,
+            rows: checkpoint.metrics,
+            checkpoint_every: 0,
+            dir: None,
+            cancel: CancelToken::new(),
+        })
+    }
+
+    /// Continues the run in `dir` from its `checkpoint.json`, with the checkpoint
+    /// period of its `config.json`, writing to the same directory.
+    pub fn resume(dir: RunDir) -> Result<Self> {
+        let config = dir.read_config()?;
+        let data = dir.read_data()?;
+        let initial = dir.read_initial_model()?;
+        if !dir.has_checkpoint() {
+            return Err(Error::invalid(
+                dir.path().display().to_string(),
+                "checkpoint.json",
+                "no checkpoint to resume from (train with --checkpoint-every N)",
+            ));
+        }
+        let checkpoint = dir.read_checkpoint()?;
+        Ok(Self::from_checkpoint(initial, data, checkpoint)?
+            .checkpoint_every(config.checkpoint_every)
+            .write_to(dir))
+    }
+
+    /// Writes `checkpoint.json` every `n` steps and at the last step (0: never; a run
+    /// directory is needed, see [`write_to`](Self::write_to)).
+    pub fn checkpoint_every(mut self, n: u64) -> Self {
+        self.checkpoint_every = n;
+        self
+    }
+
+    /// Writes checkpoints and, at the end, the results into `dir` (see
+    /// [`RunDir::write_outcome`]). The files a run needs first (`config.json`, …) are
+    /// the caller's: [`RunDir::write_start`].
+    pub fn write_to(mut self, dir: RunDir) -> Self {
+        self.dir = Some(dir);
+        self
+    }
+
+    /// Stops the run when `token` is set.
+    pub fn cancel_on(mut self, token: CancelToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// The trainer (its configuration, step and kernel).
+    pub fn trainer(&self) -> &Trainer {
+        &self.trainer
+    }
+
+    /// The starting network.
+    pub fn initial_network(&self) -> &Network {
+        &self.initial
+    }
+
+    /// The run directory, if any.
+    pub fn dir(&self) -> Option<&RunDir> {
+        self.dir.as_ref()
+    }
+
+    /// Runs to the last step (or divergence, or cancellation) and returns the result,
+    /// having written it to the run directory if there is one.
+    pub fn execute(self, observer: &mut dyn Observer) -> Result<RunOutcome> {
+        let wall = Instant::now();
+        let Run {
+            initial,
+            data,
+            mut trainer,
+            mut rows,
+            checkpoint_every,
+            dir,
+            cancel,
+        } = self;
+        let total = trainer.config().steps;
+        let metric_steps = log_spaced_steps(total, trainer.config().log_points);
+        let max_pending = max_pending(initial.param_count());
+        if rows.is_empty() && metric_steps.first() == Some(&0) && trainer.step() == 0 {
+            rows.push(metrics(&trainer.network(), &data, 0)?);
+        }
+        let mut clock = Clock::default();
+        observer.progress(&clock.view(&trainer, total));
+        let mut last_good = trainer.checkpoint();
+        let mut diverged_at = None;
+        let mut cancelled = false;
+        std::thread::scope(|scope| -> Result<()> {
+            let (to_worker, jobs) = std::sync::mpsc::channel::<(u64, Network)>();
+            let (to_main, results) = std::sync::mpsc::channel();
+            let data = &data;
+            scope.spawn(move || {
+                for (step, net) in jobs {
+                    if to_main.send(metrics(&net, data, step)).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut pipe = MetricsPipe {
+                results,
+                pending: VecDeque::new(),
+                confirmed: trainer.checkpoint(),
+            };
+            let save = |rows: &[Metrics], state: &Checkpoint| -> Result<()> {
+                if let Some(dir) = &dir {
+                    dir.write_checkpoint(&CheckpointFile {
+                        trainer: state.clone(),
+                        metrics: rows.to_vec(),
+                    })?;
+                }
+                Ok(())
+            };
+            for stop in stops(total, &metric_steps, checkpoint_every, trainer.step()) {
+                if cancel.is_cancelled() {
+                    cancelled = true;
+                    break;
+                }
+                let before = trainer.step();
+                let t = Instant::now();
+                let status = trainer.run_until(stop);
+                clock.add(trainer.step() - before, t.elapsed().as_secs_f64());
+                if let RunStatus::Diverged { step } = status {
+                    diverged_at = Some(step);
+                    break;
+                }
+                last_good = trainer.checkpoint();
+                if metric_steps.binary_search(&stop).is_ok() {
+                    // A send fails only if the worker is gone, which it is not before
+                    // `pipe` is dropped.
+                    to_worker.send((stop, trainer.network())).ok();
+                    pipe.pending.push_back(last_good.clone());
+                }
+                let checkpoint_due = dir.is_some()
+                    && checkpoint_every > 0
+                    && (stop % checkpoint_every == 0 || stop == total);
+                // Wait for the worker before a checkpoint (its file holds every row so
+                // far) and when too many snapshots are waiting (bounded memory).
+                let wait = if checkpoint_due { 0 } else { max_pending };
+                let view = clock.view(&trainer, total);
+                if let Some(step) = pipe.receive(&mut rows, wait, |m| observer.metrics(m, &view))? {
+                    // θ is finite but the loss or reg overflowed: diverged; keep the
+                    // last state whose metrics were finite.
+                    diverged_at = Some(step);
+                    last_good = pipe.confirmed.clone();
+                    return Ok(());
+                }
+                if checkpoint_due {
+                    save(&rows, &last_good)?;
+                    observer.checkpoint_saved(stop);
+                }
+                observer.progress(&view);
+            }
+            // The metrics still waiting; one that overflowed ends the run there (also
+            // when the trainer diverged later).
+            let view = clock.view(&trainer, total);
+            if let Some(step) = pipe.receive(&mut rows, 0, |m| observer.metrics(m, &view))? {
+                diverged_at = Some(step);
+                last_good = pipe.confirmed.clone();
+            } else if cancelled {
+                save(&rows, &last_good)?;
+                observer.checkpoint_saved(last_good.step);
+            }
+            Ok(())
+        })?;
+        let network = initial.with_params(&last_good.theta)?;
+        let final_metrics = match rows.last() {
+            Some(m) if m.step == last_good.step => m.clone(),
+            _ => metrics(&network, &data, last_good.step)?,
+        };
+        let summary = Summary {
+            seed: trainer.config().seed,
+            steps: last_good.step,
+            diverged: diverged_at.is_some(),
+            diverged_at,
+            cancelled: cancelled && diverged_at.is_none(),
+            kernel: format!("{:?}", trainer.kernel()).to_lowercase(),
+            steps_per_second: clock.steps_per_second(),
+            wall_seconds: wall.elapsed().as_secs_f64(),
+            final_metrics,
+        };
+        let outcome = RunOutcome {
+            network,
+            metrics: rows,
+            summary,
+            checkpoint: last_good,
+        };
+        if let Some(dir) = &dir {
+            dir.write_outcome(&outcome)?;
+        }
+        Ok(outcome)
+    }
+}
+
+/// Runs several runs in parallel (rayon, one task per run), each with its own observer;
+/// results in the order given.
+pub fn execute_all<O: Observer + Send>(runs: Vec<(Run, O)>) -> Vec<Result<RunOutcome>> {
+    use rayon::prelude::*;
+    runs.into_par_iter()
+        .map(|(run, mut observer)| run.execute(&mut observer))
+        .collect()
+}
+
+/// Training-loop time and steps, for the steps-per-second figure.
+#[derive(Default)]
+struct Clock {
+    steps: u64,
+    seconds: f64,
+}
+
+impl Clock {
+    fn add(&mut self, steps: u64, seconds: f64) {
+        self.steps += steps;
+        self.seconds += seconds;
+    }
+
+    fn steps_per_second(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.steps as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    fn view<'a>(&self, trainer: &'a Trainer, total: u64) -> RunView<'a> {
+        RunView {
+            trainer,
+            total,
+            steps_per_second: self.steps as f64 / self.seconds.max(1e-9),
+        }
+    }
+}
+
+/// The steps at which a run stops its training loop: metrics steps, checkpoint steps,
+/// and progress updates (about 1000 per run, so a bar moves and a cancel is seen soon,
+/// but the loop is not slowed), after `start`.
+fn stops(total: u64, metric_steps: &[u64], checkpoint_every: u64, start: u64) -> Vec<u64> {
+    let mut s: Vec<u64> = metric_steps.to_vec();
+    if let Some(count) = total.checked_div(checkpoint_every) {
+        s.extend((1..=count).map(|k| k * checkpoint_every));
+    }
+    let chunk = (total / 1000).max(10_000);
+    s.extend((1..=total / chunk).map(|k| k * chunk));
+    s.push(total);
+    s.retain(|&t| t > start && t <= total);
+    s.sort_unstable();
+    s.dedup();
+    s
+}
+
+/// The memory that metrics snapshots waiting for a run's worker thread may hold (each
+/// is two copies of θ: the network sent and the checkpoint kept).
+const PENDING_BYTES: usize = 64 << 20;
+
+/// The most metrics snapshots that may wait for the worker thread of a run with `p`
+/// parameters: as many as fit in [`PENDING_BYTES`], at least 8. Log-spaced metrics
+/// steps crowd the start of a run (of 2e6 steps, about half of the default 200 fall in
+/// the first 2000), so a small bound would stall training there until the worker caught
+/// up; with room for all of them, training runs on and the worker finishes them on the
+/// other core.
+pub fn max_pending(p: usize) -> usize {
+    (PENDING_BYTES / (2 * std::mem::size_of::<f64>() * p.max(1))).max(8)
+}
+
+/// The training side of a run's metrics worker: the checkpoints of the metrics steps
+/// sent and not yet answered, oldest first, and the last state whose metrics were
+/// finite.
+struct MetricsPipe {
+    results: Receiver<Result<Metrics>>,
+    pending: VecDeque<Checkpoint>,
+    confirmed: Checkpoint,
+}
+
+impl MetricsPipe {
+    /// Takes the answers that are ready, and waits for more until at most `keep` are
+    /// pending. Finite metrics go to `rows` (and `shown`); the first non-finite one (a
+    /// diverging run) stops it and its step is returned.
+    fn receive(
+        &mut self,
+        rows: &mut Vec<Metrics>,
+        keep: usize,
+        mut shown: impl FnMut(&Metrics),
+    ) -> Result<Option<u64>> {
+        while let Some(checkpoint) = self.pending.front() {
+            let answer = if self.pending.len() > keep {
+                self.results.recv().map_err(|_| TryRecvError::Disconnected)
+            } else {
+                self.results.try_recv()
+            };
+            let m = match answer {
+                Ok(m) => m?,
+                Err(TryRecvError::Empty) => break,
+                // The worker is gone only if computing metrics panicked; the scope
+                // re-raises that panic when it joins the worker.
+                Err(TryRecvError::Disconnected) => break,
+            };
+            debug_assert_eq!(m.step, checkpoint.step);
+            if !m.finite() {
+                return Ok(Some(m.step));
+            }
+            shown(&m);
+            rows.push(m);
+            self.confirmed = self.pending.pop_front().expect("front exists");
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stops_cover_metrics_checkpoints_and_the_end() {
+        let metric = log_spaced_steps(100_000, 10);
+        let s = stops(100_000, &metric, 30_000, 0);
+        for m in metric.iter().filter(|&&m| m > 0) {
+            assert!(s.contains(m), "{m}");
+        }
+        for c in [30_000, 60_000, 90_000, 100_000] {
+            assert!(s.contains(&c), "{c}");
+        }
+        assert!(s.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(s.last(), Some(&100_000));
+        let later = stops(100_000, &metric, 30_000, 60_000);
+        assert!(later.iter().all(|&t| t > 60_000));
+        assert_eq!(later[0], 70_000);
+    }
+
+    #[test]
+    fn pending_bound_grows_with_small_networks() {
+        assert_eq!(max_pending(usize::MAX / 64), 8);
+        assert_eq!(max_pending(1 << 20), 8);
+        assert_eq!(max_pending(301), (64 << 20) / (16 * 301));
+    }
+}
