@@ -162,6 +162,10 @@ impl Format<Analysis> for Table {
                 },
             );
         }
+        if let Some(reason) = &a.shape_not_applicable {
+            let _ = writeln!(s, "\nTheorem 1 shape (1-D, relu)");
+            row(&mut s, "shape report", format!("not applicable: {reason}"));
+        }
         if let Some(units) = &a.units {
             let _ = writeln!(
                 s,

@@ -352,3 +352,94 @@ fn npy_pairs_give_the_same_analysis_as_the_builtin() {
         .stdout("")
         .stderr(predicate::str::contains("short.npy: shape:"));
 }
+
+#[test]
+fn one_point_relu_data_get_everything_but_the_shape_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "one.json", r#"{"x": [[0.5]], "y": [1.0]}"#);
+    let out = labelnoise()
+        .args([
+            "analyze",
+            "--model",
+            "fig1-minimal",
+            "--data",
+            &data,
+            "--json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["n"], 1);
+    assert!(v["reg"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["reg_grad"].as_array().unwrap().len(), 11);
+    assert_eq!(v["jacobian_rank"], 1);
+    assert!(v["verdict"].is_string());
+    assert!(v.get("shape").is_none());
+    assert!(
+        v["shape_not_applicable"]
+            .as_str()
+            .unwrap()
+            .contains("at least two points"),
+        "{v}"
+    );
+    labelnoise()
+        .args(["analyze", "--model", "fig1-minimal", "--data", &data])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("not applicable"));
+}
+
+#[test]
+fn work_that_cannot_fit_in_memory_is_refused_before_allocating() {
+    // A 1-D network of width 10^11 (about 4 TiB of parameters).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let assert = labelnoise()
+        .args(["train", "--data", "fig1", "--hidden", "100000000000"])
+        .args(["--activation", "relu", "--lr", "1e-3", "--noise", "0.5"])
+        .args(["--steps", "10", "--out", out.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stdout("");
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--hidden: the network needs about")
+            && stderr.contains("TiB of memory")
+            && stderr.contains("is available"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+
+    // analyze: 200 000 points and a width-100 000 network: the n x p Jacobian alone
+    // would take about 480 GB (with its SVD, 1.6 TiB).
+    let xs: Vec<String> = (0..200_000)
+        .map(|i| format!("{},0\n", i as f64 * 1e-5))
+        .collect();
+    let data = write(dir.path(), "big.csv", &format!("x,y\n{}", xs.concat()));
+    let width = 100_000;
+    let row = |v: f64| vec![format!("[{v}]"); width].join(",");
+    let model = format!(
+        r#"{{"input_dim": 1, "layers": [
+          {{"weight": [{}], "bias": [{}], "activation": "relu"}},
+          {{"weight": [[{}]], "bias": null, "activation": "identity"}}]}}"#,
+        row(1.0),
+        vec!["0.5"; width].join(","),
+        vec!["0.1"; width].join(",")
+    );
+    let model = write(dir.path(), "wide.json", &model);
+    let assert = labelnoise()
+        .args(["analyze", "--model", &model, "--data", &data])
+        .assert()
+        .code(2)
+        .stdout("");
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("analyze: the analysis of 300000 parameters on 200000 points"),
+        "{stderr}"
+    );
+}

@@ -102,6 +102,11 @@ pub struct Analysis {
     /// [`crate::piecewise`] for deeper networks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shape: Option<ShapeReport>,
+    /// Why there is no shape report for a network that would have one: the data do not
+    /// allow it (fewer than two points, or an x value twice: convexity changes and
+    /// co-linear triples are defined between distinct consecutive points).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shape_not_applicable: Option<String>,
     /// Theorem 3 unit classes, for one-hidden-layer tanh/logistic networks on one point.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub units: Option<UnitReport>,
@@ -110,6 +115,12 @@ pub struct Analysis {
 /// Analyzes `net` on `data`. Memory: Jᵀ (8·n·p bytes) plus a few vectors of length p.
 pub fn analyze(net: &Network, data: &Dataset, opts: &AnalyzeOptions) -> Result<Analysis> {
     opts.check()?;
+    let (n, p) = (data.len() as u128, net.param_count() as u128);
+    crate::memory::check_fits(
+        "analyze",
+        &format!("the analysis of {p} parameters on {n} points (the n x p Jacobian, its SVD)"),
+        crate::memory::F64_BYTES * (3 * n * p + n * n + 10 * p),
+    )?;
     let batch = Batch::new(net, data)?;
     let n = data.len();
     let p = net.param_count();
@@ -129,7 +140,13 @@ pub fn analyze(net: &Network, data: &Dataset, opts: &AnalyzeOptions) -> Result<A
     drop(null_space);
     let reg_grad_norm = norm(&reg_grad);
     let null_reg_grad_norm = norm(&null_reg_grad);
-    let shape = network_shape_report(net, data, &opts.shape)?;
+    // The shape report's only errors named `data` are its preconditions on the data
+    // (two or more points, distinct x); everything else in the analysis exists there.
+    let (shape, shape_not_applicable) = match network_shape_report(net, data, &opts.shape) {
+        Ok(shape) => (shape, None),
+        Err(Error::Parameter { name, message }) if name == "data" => (None, Some(message)),
+        Err(e) => return Err(e),
+    };
     let units = unit_report(net, data, &opts.units)?;
     Ok(Analysis {
         model: net.describe(),
@@ -155,6 +172,7 @@ pub fn analyze(net: &Network, data: &Dataset, opts: &AnalyzeOptions) -> Result<A
         tolerances: opts.tolerances,
         nonsmooth: nonsmooth_units(net, data, &batch, opts.shape.on_point_tol),
         shape,
+        shape_not_applicable,
         units,
     })
 }

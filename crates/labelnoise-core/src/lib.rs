@@ -34,6 +34,7 @@ pub mod error;
 pub mod experiments;
 pub mod files;
 pub mod kernels;
+pub mod memory;
 pub mod model_io;
 pub mod network;
 pub mod piecewise;

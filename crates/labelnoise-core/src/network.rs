@@ -97,10 +97,34 @@ pub struct Architecture {
 }
 
 impl Architecture {
+    /// The number of parameters (trainable or not) of a network of this shape, without
+    /// overflow for any widths.
+    pub fn param_count_u128(&self) -> u128 {
+        let mut count: u128 = 0;
+        let mut in_dim = self.input_dim as u128;
+        for (l, &out) in self.hidden.iter().chain(std::iter::once(&1)).enumerate() {
+            let out = out as u128;
+            let bias = if l == self.hidden.len() {
+                self.output_bias
+            } else {
+                self.hidden_bias
+            };
+            count += in_dim * out + if bias { out } else { 0 };
+            in_dim = out;
+        }
+        count + if self.skip { self.input_dim as u128 } else { 0 }
+    }
+
     /// Builds a network of this shape, drawing every weight and bias from `draw`, which
     /// is called with (layer index, fan-in, is_bias) in θ order over *all* parameters
     /// (frozen ones too): layers in order, weight row-major then bias, then the skip.
     pub fn build(&self, mut draw: impl FnMut(usize, usize, bool) -> f64) -> Result<Network> {
+        // The parameters and the network's own copy of them while it is assembled.
+        crate::memory::check_fits(
+            "--hidden",
+            "the network",
+            2 * crate::memory::F64_BYTES * self.param_count_u128(),
+        )?;
         let mut layers = Vec::with_capacity(self.hidden.len() + 1);
         let mut in_dim = self.input_dim;
         let widths = self.hidden.iter().copied().chain(std::iter::once(1));

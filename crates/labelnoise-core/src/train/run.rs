@@ -203,6 +203,7 @@ impl Run {
     /// the command-line flag).
     pub fn new(net: Network, data: Dataset, config: &TrainConfig) -> Result<Self> {
         let checked = config.check(&net, &data)?;
+        check_memory(&net, &data)?;
         Ok(Run {
             trainer: Trainer::new(net.clone(), data.clone(), checked),
             initial: net,
@@ -427,6 +428,29 @@ impl Run {
         }
         Ok(outcome)
     }
+}
+
+/// The bytes a run of `net` on `data` needs besides the network itself, roughly: θ in
+/// the trainer, its template and the final network, the step kernel's work space (a few
+/// vectors of length p), the pending metrics snapshots ([`PENDING_BYTES`]) and the
+/// metrics worker's n x p Jacobian with its factorization.
+pub fn memory_estimate(net: &Network, data: &Dataset) -> u128 {
+    let p = net.param_count() as u128;
+    let n = data.len() as u128;
+    crate::memory::F64_BYTES * (8 * p + 3 * n * p) + PENDING_BYTES as u128
+}
+
+/// Refuses a run that cannot fit in memory (see [`crate::memory`]).
+fn check_memory(net: &Network, data: &Dataset) -> Result<()> {
+    crate::memory::check_fits(
+        "train",
+        &format!(
+            "a run of {} parameters on {} points",
+            net.param_count(),
+            data.len()
+        ),
+        memory_estimate(net, data),
+    )
 }
 
 /// Runs several runs in parallel (rayon, one task per run), each with its own observer;

@@ -1,0 +1,258 @@
+//! The run driver (`train::run`): it must give exactly what stepping a `Trainer` by hand
+//! gives, record metrics at the log-spaced steps in order, checkpoint and resume to the
+//! same bits, stop on divergence with the last finite state, and stop on request.
+
+use labelnoise_core::train::{
+    init_network, log_spaced_steps, metrics, CancelToken, CheckpointFile, Ending, Metrics,
+    Observer, Run, RunConfig, RunDir, RunView, Silent, TrainConfig, Trainer,
+};
+use labelnoise_core::{builtin, Activation, Architecture, Dataset, Network};
+
+fn fig1_net(width: usize, seed: u64) -> (Network, Dataset) {
+    let data = builtin::dataset("fig1").unwrap();
+    let arch = Architecture {
+        input_dim: 1,
+        hidden: vec![width],
+        activation: Activation::Relu,
+        hidden_bias: true,
+        output_bias: true,
+        skip: true,
+        frozen_layers: vec![],
+        frozen_skip: false,
+    };
+    (init_network(&arch, seed, 1.0).unwrap(), data)
+}
+
+fn config(steps: u64, seed: u64) -> TrainConfig {
+    TrainConfig {
+        lr: 1e-3,
+        steps,
+        noise: 0.5,
+        seed,
+        log_points: 30,
+        ..TrainConfig::default()
+    }
+}
+
+/// Records what the driver reports.
+#[derive(Default)]
+struct Recorder {
+    progress: Vec<(u64, u64)>,
+    metrics: Vec<u64>,
+    checkpoints: Vec<u64>,
+    stop_at_checkpoint: Option<(u64, CancelToken)>,
+}
+
+impl Observer for Recorder {
+    fn progress(&mut self, run: &RunView<'_>) {
+        assert_eq!(run.params().len(), run.network().param_count());
+        self.progress.push((run.step(), run.total()));
+    }
+    fn metrics(&mut self, row: &Metrics, _run: &RunView<'_>) {
+        self.metrics.push(row.step);
+    }
+    fn checkpoint_saved(&mut self, step: u64) {
+        self.checkpoints.push(step);
+        if let Some((at, token)) = &self.stop_at_checkpoint {
+            if *at == step {
+                token.cancel();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_run_equals_stepping_the_trainer_by_hand() {
+    let (net, data) = fig1_net(16, 3);
+    let cfg = config(50_000, 3);
+    let outcome = Run::new(net.clone(), data.clone(), &cfg)
+        .unwrap()
+        .execute(&mut Silent)
+        .unwrap();
+    let mut trainer = Trainer::new(
+        net,
+        data.clone(),
+        cfg.check(&outcome.network, &data).unwrap(),
+    );
+    trainer.run_until(cfg.steps);
+    assert_eq!(outcome.network.params(), trainer.params());
+    assert_eq!(outcome.summary.steps, cfg.steps);
+    assert_eq!(outcome.summary.ending(), Ending::Finished);
+    assert_eq!(outcome.summary.kernel, "fused");
+    // Metrics at exactly the log-spaced steps, the last one of the final network.
+    let steps: Vec<u64> = outcome.metrics.iter().map(|m| m.step).collect();
+    assert_eq!(steps, log_spaced_steps(cfg.steps, cfg.log_points));
+    let last = outcome.metrics.last().unwrap();
+    assert_eq!(last, &metrics(&outcome.network, &data, cfg.steps).unwrap());
+    assert_eq!(&outcome.summary.final_metrics, last);
+}
+
+#[test]
+fn the_observer_sees_progress_and_every_metrics_row_in_order() {
+    let (net, data) = fig1_net(8, 0);
+    let cfg = config(40_000, 0);
+    let mut rec = Recorder::default();
+    let outcome = Run::new(net, data, &cfg)
+        .unwrap()
+        .execute(&mut rec)
+        .unwrap();
+    assert_eq!(rec.progress.first(), Some(&(0, 40_000)));
+    assert_eq!(rec.progress.last(), Some(&(40_000, 40_000)));
+    assert!(rec.progress.windows(2).all(|w| w[0].0 <= w[1].0));
+    // Step 0's row is computed before the loop; every other row reaches the observer.
+    let expected: Vec<u64> = outcome.metrics.iter().skip(1).map(|m| m.step).collect();
+    assert_eq!(rec.metrics, expected);
+    assert!(
+        rec.checkpoints.is_empty(),
+        "no run directory, no checkpoints"
+    );
+}
+
+#[test]
+fn a_cancelled_run_resumes_to_the_same_bits() {
+    let (net, data) = fig1_net(16, 5);
+    let cfg = config(60_000, 5);
+    let whole = Run::new(net.clone(), data.clone(), &cfg)
+        .unwrap()
+        .execute(&mut Silent)
+        .unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::new(tmp.path().join("run"));
+    let run_config = RunConfig {
+        version: "test".into(),
+        command: vec!["test".into()],
+        data: "fig1".into(),
+        model: net.describe(),
+        init_model: None,
+        init_scale: 1.0,
+        train: cfg.clone(),
+        checkpoint_every: 20_000,
+    };
+    dir.write_start(&run_config, &data, &net).unwrap();
+    let token = CancelToken::new();
+    let mut rec = Recorder {
+        stop_at_checkpoint: Some((20_000, token.clone())),
+        ..Recorder::default()
+    };
+    let (initial, data_again) = (net.clone(), data.clone());
+    let stopped = Run::new(net, data, &cfg)
+        .unwrap()
+        .checkpoint_every(20_000)
+        .write_to(dir.clone())
+        .cancel_on(token)
+        .execute(&mut rec)
+        .unwrap();
+    assert_eq!(stopped.summary.ending(), Ending::Cancelled);
+    assert_eq!(stopped.summary.steps, 20_000);
+    // The periodic checkpoint, and the one written on cancelling (same step).
+    assert_eq!(rec.checkpoints, vec![20_000, 20_000]);
+    let cp: CheckpointFile = dir.read_checkpoint().unwrap();
+    assert_eq!(cp.trainer.step, 20_000);
+    assert!(cp.metrics.iter().all(|m| m.step <= 20_000));
+    for f in [
+        "model.json",
+        "model.safetensors",
+        "metrics.csv",
+        "summary.json",
+    ] {
+        assert!(dir.file(f).exists(), "{f}");
+    }
+
+    let resumed = Run::resume(dir.clone())
+        .unwrap()
+        .execute(&mut Silent)
+        .unwrap();
+    assert_eq!(resumed.network, whole.network);
+    assert_eq!(resumed.metrics, whole.metrics);
+    assert_eq!(resumed.summary.ending(), Ending::Finished);
+    // And in memory, from the stopped outcome's own checkpoint and rows.
+    let from_memory = Run::from_checkpoint(
+        initial,
+        data_again,
+        CheckpointFile {
+            trainer: stopped.checkpoint,
+            metrics: stopped.metrics,
+        },
+    )
+    .unwrap()
+    .execute(&mut Silent)
+    .unwrap();
+    assert_eq!(from_memory.network, whole.network);
+    assert_eq!(from_memory.metrics, whole.metrics);
+}
+
+#[test]
+fn divergence_keeps_the_last_finite_state() {
+    let (net, data) = fig1_net(16, 1);
+    let cfg = TrainConfig {
+        lr: 5.0,
+        ..config(100_000, 1)
+    };
+    let outcome = Run::new(net, data, &cfg)
+        .unwrap()
+        .execute(&mut Silent)
+        .unwrap();
+    assert_eq!(outcome.summary.ending(), Ending::Diverged);
+    let at = outcome.summary.diverged_at.unwrap();
+    assert!(outcome.summary.steps < at, "{:?}", outcome.summary);
+    assert!(outcome.network.params().iter().all(|v| v.is_finite()));
+    assert!(outcome.metrics.iter().all(Metrics::finite));
+    assert_eq!(outcome.checkpoint.step, outcome.summary.steps);
+}
+
+#[test]
+fn a_token_set_before_the_start_runs_no_step() {
+    let (net, data) = fig1_net(4, 2);
+    let token = CancelToken::new();
+    token.cancel();
+    let outcome = Run::new(net.clone(), data, &config(10_000, 2))
+        .unwrap()
+        .cancel_on(token)
+        .execute(&mut Silent)
+        .unwrap();
+    assert_eq!(outcome.summary.steps, 0);
+    assert_eq!(outcome.summary.ending(), Ending::Cancelled);
+    assert_eq!(outcome.network, net);
+}
+
+#[test]
+fn bad_configurations_and_directories_are_errors_not_panics() {
+    let (net, data) = fig1_net(4, 2);
+    let e = Run::new(
+        net.clone(),
+        data.clone(),
+        &TrainConfig {
+            lr: -1.0,
+            ..config(10, 0)
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().starts_with("--lr:"), "{e}");
+    let tmp = tempfile::tempdir().unwrap();
+    let e = RunDir::find(tmp.path()).unwrap_err();
+    assert!(e.to_string().contains("not a run directory"), "{e}");
+    let e = Run::resume(RunDir::new(tmp.path().join("missing")))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("missing"), "{e}");
+    // A checkpoint whose metrics run past its step is refused.
+    let whole = Run::new(net.clone(), data.clone(), &config(1000, 0))
+        .unwrap()
+        .execute(&mut Silent)
+        .unwrap();
+    let mut early = whole.checkpoint.clone();
+    early.step = 10;
+    let e = Run::from_checkpoint(
+        net,
+        data,
+        CheckpointFile {
+            trainer: early,
+            metrics: whole.metrics,
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("metrics"), "{e}");
+}
