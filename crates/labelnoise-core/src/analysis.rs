@@ -163,8 +163,9 @@ pub fn analyze(net: &Network, data: &Dataset, opts: &AnalyzeOptions) -> Result<A
 ///
 /// A unit is live at a point when ∂h/∂a (its output's effect on h) is nonzero there;
 /// for one hidden layer that is c_i ≠ 0. "z = 0 within tolerance": for 1-D inputs and one
-/// hidden layer, the kink −b_i/a_i lies within `tol`·(x_max − x_min) of the point (SPEC
-/// §1); otherwise |z| ≤ `tol` · (||w_u|| ||a|| + |b_u|), the size of the terms summed.
+/// hidden layer, the kink −b_i/a_i lies within `tol`·(x_max − x_min) of the point
+/// (docs/conventions.md#nonsmooth); otherwise |z| ≤ `tol` · (||w_u|| ||a|| + |b_u|), the
+/// size of the terms summed.
 pub fn nonsmooth_units(
     net: &Network,
     data: &Dataset,

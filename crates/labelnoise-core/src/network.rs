@@ -1,4 +1,4 @@
-//! Multilayer perceptrons and the flat parameter vector θ (SPEC §1).
+//! Multilayer perceptrons and the flat parameter vector θ (docs/conventions.md#theta).
 //!
 //! Hidden layers l = 1..L compute z_l = W_l a_{l-1} + b_l, a_l = act_l(z_l), a_0 = x.
 //! The last layer of [`Network::layers`] is the output layer: one output, identity

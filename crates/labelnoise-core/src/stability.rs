@@ -22,8 +22,8 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-/// The numerical rank rule of SPEC §1 (numpy's `matrix_rank`): singular values above
-/// max(n, p) · ε · σ_max count.
+/// The numerical rank rule of docs/conventions.md#spectrum (numpy's `matrix_rank`):
+/// singular values above max(n, p) · ε · σ_max count.
 pub fn rank_tolerance(n: usize, p: usize, sigma_max: f64) -> f64 {
     n.max(p) as f64 * f64::EPSILON * sigma_max
 }
@@ -258,7 +258,7 @@ impl Tolerances {
     }
 }
 
-/// The verdict from the residual and gradient norms (SPEC §1).
+/// The verdict from the residual and gradient norms (docs/conventions.md#verdict).
 pub fn verdict(
     max_abs_residual: f64,
     reg_grad_norm: f64,

@@ -1,5 +1,5 @@
 //! The Theorem 3 unit classes of 2-layer tanh / logistic networks on one point
-//! (SPEC §1, paper Appendix B).
+//! (docs/conventions.md#theorem-3, paper Appendix B).
 //!
 //! For a network f(x) = Σ_i c_i σ(w_iᵀx + b_i) with one hidden layer (σ = tanh or the
 //! logistic function) trained on a single point x, write h_i = σ(w_iᵀx + b_i) for the
@@ -48,7 +48,7 @@ pub struct UnitClass {
     pub units: Vec<usize>,
 }
 
-/// The Theorem 3 report (SPEC §1).
+/// The Theorem 3 report (docs/conventions.md#theorem-3).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct UnitReport {
     /// The hidden activation, tanh or logistic.

@@ -1,5 +1,6 @@
 //! `labelnoise train` and `labelnoise resume`: SGD with label noise (paper eq. 3) from
-//! the command line, one or many seeds, writing the run directory of SPEC §3.
+//! the command line, one or many seeds, writing the run directory of
+//! docs/formats.md#run-directories.
 //!
 //! A run directory holds `config.json` (everything needed to rerun), `data.json` (the
 //! data as trained on), `initial-model.json`, `metrics.csv` (at log-spaced steps),

@@ -11,7 +11,7 @@
 //! results depend on its seed alone. The state is four `u64` words and serializes
 //! exactly, so a checkpoint resumes bit-identically.
 //!
-//! # Draws per SGD sample (SPEC §1)
+//! # Draws per SGD sample (docs/conventions.md#random-draws)
 //!
 //! Each sample of a step draws, in this order:
 //! 1. the index i, uniform on {0, …, n−1}, by Lemire's multiply-and-reject method on one
