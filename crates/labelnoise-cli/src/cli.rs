@@ -1,4 +1,4 @@
-//! The command-line surface of SPEC §3.
+//! The command-line surface of docs/cli.md.
 
 use clap::{Args, Parser, Subcommand};
 use labelnoise_core::analysis::AnalyzeOptions;

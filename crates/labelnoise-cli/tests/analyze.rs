@@ -1,5 +1,6 @@
-//! `labelnoise analyze` end to end: output keys, and every kind of bad input of SPEC §3
-//! (one-line error naming file and field, exit status 2, nothing on stdout).
+//! `labelnoise analyze` end to end: output keys, and every kind of bad input of
+//! docs/cli.md#exit-status (one-line error naming file and field, exit status 2, nothing on
+//! stdout).
 
 use assert_cmd::Command;
 use predicates::prelude::*;

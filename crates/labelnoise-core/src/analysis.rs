@@ -113,6 +113,14 @@ pub struct Analysis {
 }
 
 /// Analyzes `net` on `data`. Memory: Jᵀ (8·n·p bytes) plus a few vectors of length p.
+///
+/// Computes the fit ((1/n) Σ r_i² and max |r_i|), reg and ∇reg (paper eq. 1), the
+/// spectrum γ of (1/n)JᵀJ (§2.2), g_N = P_N ∇reg and the Theorem 2 verdict, the
+/// non-smooth points of reg, the Theorem 1 shape report and the Theorem 3 unit classes
+/// (docs/conventions.md). Each part is checked where it is computed (see
+/// [`crate::regularizer`], [`crate::stability`], [`crate::shape`], [`crate::units`]);
+/// the assembly by `tests::analyze_reports_the_fit_and_the_projection` and, end to end,
+/// by `cli/tests/analyze.rs::json_output_has_the_spec_keys`.
 pub fn analyze(net: &Network, data: &Dataset, opts: &AnalyzeOptions) -> Result<Analysis> {
     opts.check()?;
     let (n, p) = (data.len() as u128, net.param_count() as u128);
@@ -181,8 +189,11 @@ pub fn analyze(net: &Network, data: &Dataset, opts: &AnalyzeOptions) -> Result<A
 ///
 /// A unit is live at a point when ∂h/∂a (its output's effect on h) is nonzero there;
 /// for one hidden layer that is c_i ≠ 0. "z = 0 within tolerance": for 1-D inputs and one
-/// hidden layer, the kink −b_i/a_i lies within `tol`·(x_max − x_min) of the point (SPEC
-/// §1); otherwise |z| ≤ `tol` · (||w_u|| ||a|| + |b_u|), the size of the terms summed.
+/// hidden layer, the kink −b_i/a_i lies within `tol`·(x_max − x_min) of the point
+/// (docs/conventions.md#nonsmooth); otherwise |z| ≤ `tol` · (||w_u|| ||a|| + |b_u|), the
+/// size of the terms summed.
+///
+/// Checked by `tests::nonsmooth_units_are_live_kinks_on_data_points`.
 pub fn nonsmooth_units(
     net: &Network,
     data: &Dataset,
@@ -230,4 +241,105 @@ pub fn nonsmooth_units(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::{Layer, Skip};
+
+    /// f(x) = Σ_i c_i relu(a_i x + b_i) + s x, one hidden layer, no output bias.
+    fn relu_net(a: &[f64], b: &[f64], c: &[f64], s: f64) -> Network {
+        Network::new(
+            1,
+            vec![
+                Layer {
+                    in_dim: 1,
+                    out_dim: a.len(),
+                    weight: a.to_vec(),
+                    bias: Some(b.to_vec()),
+                    activation: Activation::Relu,
+                    trainable: true,
+                },
+                Layer {
+                    in_dim: a.len(),
+                    out_dim: 1,
+                    weight: c.to_vec(),
+                    bias: None,
+                    activation: Activation::Identity,
+                    trainable: true,
+                },
+            ],
+            Some(Skip {
+                weight: vec![s],
+                trainable: true,
+            }),
+            "test",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn nonsmooth_units_are_live_kinks_on_data_points() {
+        let xs = vec![-1.0, 0.0, 1.0, 2.0];
+        let data = Dataset::new(1, xs, vec![0.0; 4], "test").unwrap();
+        // Unit 0: kink at x = 1 (point 2), live (c = 2). Unit 1: kink at x = 0 (point 1)
+        // but dead (c = 0). Unit 2: kink at x = 0.5, between points. Unit 3: kink at
+        // x = 2 + 1e-12 · 2, within kink_tol · (x_max − x_min) = 3e-9 of point 3.
+        let net = relu_net(
+            &[1.0, 1.0, 1.0, -2.0],
+            &[-1.0, 0.0, -0.5, 4.0 + 4e-12],
+            &[2.0, 0.0, 1.0, 1.0],
+            0.3,
+        );
+        let batch = Batch::new(&net, &data).unwrap();
+        let found = nonsmooth_units(&net, &data, &batch, 1e-9);
+        let at: Vec<(usize, usize)> = found.iter().map(|u| (u.unit, u.point)).collect();
+        assert_eq!(at, vec![(0, 2), (3, 3)]);
+        assert!(found.iter().all(|u| u.layer == 0 && u.z.abs() <= 1e-10));
+        // With a tolerance of 0 only the exact kink remains.
+        let exact = nonsmooth_units(&net, &data, &batch, 0.0);
+        assert_eq!(exact.len(), 1);
+        assert_eq!((exact[0].unit, exact[0].point, exact[0].z), (0, 2, 0.0));
+        // analyze reports the same units.
+        let a = analyze(&net, &data, &AnalyzeOptions::default()).unwrap();
+        assert_eq!(a.nonsmooth, found);
+    }
+
+    #[test]
+    fn analyze_reports_the_fit_and_the_projection() {
+        let data = crate::builtin::dataset("fig1").unwrap();
+        let net = crate::builtin::model("fig1-wiggly").unwrap();
+        // Move the output bias by 0.01: every residual is 0.01.
+        let mut theta = net.params();
+        theta[net.slots()[1].bias.unwrap()] += 0.01;
+        let shifted = net.with_params(&theta).unwrap();
+        let a = analyze(&shifted, &data, &AnalyzeOptions::default()).unwrap();
+        assert!((a.train_loss - 1e-4).abs() < 1e-15);
+        assert!((a.max_abs_residual - 0.01).abs() < 1e-14);
+        assert_eq!(a.verdict, Verdict::NotInterpolating);
+        // g_N is ∇reg minus its component in the row space of J: J g_N = 0, and
+        // ∇reg − g_N is a combination of the rows ∇h_i (orthogonal to g_N).
+        let a = analyze(&net, &data, &AnalyzeOptions::default()).unwrap();
+        let batch = Batch::new(&net, &data).unwrap();
+        let p = net.param_count();
+        let jt = batch.jacobian_transposed(&net);
+        let scale = a.reg_grad_norm.max(1.0);
+        for col in jt.chunks_exact(p) {
+            let jg: f64 = col.iter().zip(&a.null_reg_grad).map(|(u, v)| u * v).sum();
+            assert!(jg.abs() <= 1e-10 * scale, "J g_N = {jg}");
+        }
+        let row: Vec<f64> = a
+            .reg_grad
+            .iter()
+            .zip(&a.null_reg_grad)
+            .map(|(g, n)| g - n)
+            .collect();
+        let cross: f64 = row.iter().zip(&a.null_reg_grad).map(|(u, v)| u * v).sum();
+        assert!(cross.abs() <= 1e-10 * scale * scale);
+        assert!((norm(&a.null_reg_grad) - a.null_reg_grad_norm).abs() <= 1e-14 * scale);
+        assert_eq!(a.verdict, Verdict::Repellent);
+        assert_eq!(a.gamma.len(), a.jacobian_rank);
+        assert!(a.nonsmooth.is_empty());
+    }
 }

@@ -1,5 +1,5 @@
 //! Training data: n pairs (x_i, y_i), x_i in R^d, y_i in R; read from JSON, CSV or a
-//! built-in name (SPEC §2).
+//! built-in name (docs/formats.md#data).
 
 use std::path::Path;
 
@@ -234,7 +234,7 @@ impl Dataset {
         Self::new(dim, x, y, origin)
     }
 
-    /// Reads x from one NPY file and y from another (SPEC §2: "NPY pairs"): x of shape
+    /// Reads x from one NPY file and y from another (docs/formats.md#npy-pair): x of shape
     /// (n, d) or (n,) (then d = 1), y of shape (n,) or (n, 1); dtypes f8, f4, and signed
     /// or unsigned integers up to 8 bytes (converted to f64), either byte order, C or
     /// Fortran order. `x_origin` and `y_origin` name the files in errors.
@@ -284,7 +284,7 @@ impl Dataset {
         Self::new(dim, x, y, x_origin)
     }
 
-    /// The JSON form of SPEC §2.
+    /// The JSON form of docs/formats.md#json.
     pub fn to_json(&self) -> String {
         let x: Vec<&[f64]> = (0..self.len()).map(|i| self.x(i)).collect();
         serde_json::json!({"x": x, "y": self.y}).to_string()

@@ -84,7 +84,11 @@ impl Workspace {
     }
 }
 
-/// Forward pass: stores z_l, a_l, φ'(z_l), φ''(z_l) and returns h(x, θ).
+/// Forward pass: stores z_l, a_l, φ'(z_l), φ''(z_l) and returns h(x, θ), the model of
+/// docs/conventions.md#model (the h of the paper's §2.1).
+///
+/// Checked against [`Network::eval`] by
+/// `tests/derivatives.rs::forward_value_is_the_network_output`.
 pub fn forward(net: &Network, x: &[f64], ws: &mut Workspace) -> f64 {
     ws.a[0].copy_from_slice(x);
     for (l, layer) in net.layers().iter().enumerate() {
@@ -103,7 +107,11 @@ pub fn forward(net: &Network, x: &[f64], ws: &mut Workspace) -> f64 {
     ws.a[net.layers().len()][0] + net.skip_term(x)
 }
 
-/// Reverse pass after [`forward`]: δ_l and g_l for every layer.
+/// Reverse pass after [`forward`]: δ_l = ∂h/∂z_l and g_l = ∂h/∂a_l for every layer
+/// (module documentation), with relu'(0) = 0.
+///
+/// Checked, through [`value_and_gradient`], by
+/// `tests/derivatives.rs::gradient_matches_finite_differences`.
 pub fn backward(net: &Network, ws: &mut Workspace) {
     let layers = net.layers();
     let last = layers.len() - 1;
@@ -123,7 +131,12 @@ pub fn backward(net: &Network, ws: &mut Workspace) {
     }
 }
 
-/// Writes ∇_θ h(x, θ) into `grad` (length p, θ order) and returns h(x, θ).
+/// Writes ∇_θ h(x, θ) into `grad` (length p, θ order) and returns h(x, θ): the gradient
+/// in the SGD step of paper eq. 3 and the vector whose squared norm eq. 1 averages.
+///
+/// Checked against central finite differences by
+/// `tests/derivatives.rs::gradient_matches_finite_differences`, and at a relu kink
+/// (relu'(0) = 0) by `tests/derivatives.rs::relu_derivative_at_the_kink_is_zero`.
 pub fn value_and_gradient(net: &Network, x: &[f64], ws: &mut Workspace, grad: &mut [f64]) -> f64 {
     let h = forward(net, x, ws);
     backward(net, ws);
@@ -131,7 +144,10 @@ pub fn value_and_gradient(net: &Network, x: &[f64], ws: &mut Workspace, grad: &m
     h
 }
 
-/// Writes ∇_θ h from the buffers of the last [`forward`] and [`backward`].
+/// Writes ∇_θ h from the buffers of the last [`forward`] and [`backward`]:
+/// ∂h/∂W_l = δ_l a_lᵀ, ∂h/∂b_l = δ_l, ∂h/∂s = x, frozen blocks left out.
+///
+/// Checked by `tests/derivatives.rs::gradient_matches_finite_differences`.
 pub fn write_gradient(net: &Network, ws: &Workspace, grad: &mut [f64]) {
     assert_eq!(
         grad.len(),
@@ -159,6 +175,11 @@ pub fn write_gradient(net: &Network, ws: &Workspace, grad: &mut [f64]) {
 
 /// Writes H(x, θ) v into `out` (the Hessian of h(x, ·) in θ times v; length p) and
 /// returns h(x, θ). Exact, by the R-operator; costs about three gradient evaluations.
+/// With v = ∇h(x_i) it gives the terms H_i ∇h_i of ∇reg = (2/n) Σ_i H_i ∇h_i (the
+/// gradient of paper eq. 1, whose projection drives Lemma 6 and Theorem 2).
+///
+/// Checked against central finite differences of [`gradient`] by
+/// `tests/derivatives.rs::hessian_vector_product_matches_finite_differences_of_the_gradient`.
 pub fn hessian_vector_product(
     net: &Network,
     x: &[f64],
@@ -233,6 +254,8 @@ pub fn hessian_vector_product(
 }
 
 /// ∇_θ h(x, θ), allocating. See [`value_and_gradient`] for the allocation-free kernel.
+///
+/// Checked by `tests/derivatives.rs::gradient_matches_finite_differences`.
 pub fn gradient(net: &Network, x: &[f64]) -> Vec<f64> {
     let mut ws = Workspace::new(net);
     let mut grad = vec![0.0; net.param_count()];
@@ -241,6 +264,9 @@ pub fn gradient(net: &Network, x: &[f64]) -> Vec<f64> {
 }
 
 /// H(x, θ) v, allocating. See [`hessian_vector_product`] for the allocation-free kernel.
+///
+/// Checked by
+/// `tests/derivatives.rs::hessian_vector_product_matches_finite_differences_of_the_gradient`.
 pub fn hvp(net: &Network, x: &[f64], v: &[f64]) -> Vec<f64> {
     let mut ws = Workspace::new(net);
     let mut out = vec![0.0; net.param_count()];

@@ -5,8 +5,9 @@
 //! reg(θ) = (1/n) Σ_i ||∇_θ h(x_i, θ)||² (Blanc, Gupta, Valiant, Valiant, eq. 1).
 //!
 //! Modules, in the order data flows:
-//! - [`network`], [`activation`]: multilayer perceptrons and the flat θ of SPEC §1;
-//! - [`data`], [`builtin`], [`model_io`]: data sets and model files (SPEC §2);
+//! - [`network`], [`activation`]: multilayer perceptrons and the flat θ of
+//!   docs/conventions.md#theta;
+//! - [`data`], [`builtin`], [`model_io`]: data sets and model files (docs/formats.md);
 //! - [`derivatives`]: exact ∇_θ h and Hessian-vector products;
 //! - [`regularizer`]: reg, ∇reg and the Jacobian J;
 //! - [`stability`]: the spectrum γ of (1/n)JᵀJ, the projection g_N of ∇reg onto ker J and

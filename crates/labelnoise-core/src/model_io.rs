@@ -1,5 +1,5 @@
-//! Model files (SPEC §2): JSON and safetensors. Functions here turn bytes into networks
-//! and back; reading and writing files is the caller's business, except for
+//! Model files (docs/formats.md#models): JSON and safetensors. Functions here turn bytes
+//! into networks and back; reading and writing files is the caller's business, except for
 //! [`load_model`], which reads a path.
 
 use std::collections::HashMap;
@@ -67,7 +67,7 @@ fn matrix(
     Ok((rows.len(), ncols, out))
 }
 
-/// Parses the model JSON format of SPEC §2.
+/// Parses the model JSON format of docs/formats.md#model-json.
 pub fn model_from_json(text: &str, origin: &str) -> Result<Network> {
     let file: ModelFile = serde_json::from_str(text).map_err(|e| {
         Error::invalid(origin, json_field(&e), format!("malformed model JSON: {e}"))
@@ -143,7 +143,7 @@ fn rows_of(values: &[f64], ncols: usize) -> Vec<Vec<serde_json::Value>> {
         .collect()
 }
 
-/// The model JSON of SPEC §2 (pretty-printed; values round-trip exactly).
+/// The model JSON of docs/formats.md#model-json (pretty-printed; values round-trip exactly).
 pub fn model_to_json(net: &Network) -> String {
     let file = ModelFile {
         input_dim: net.input_dim(),

@@ -1,4 +1,4 @@
-//! Multilayer perceptrons and the flat parameter vector θ (SPEC §1).
+//! Multilayer perceptrons and the flat parameter vector θ (docs/conventions.md#theta).
 //!
 //! Hidden layers l = 1..L compute z_l = W_l a_{l-1} + b_l, a_l = act_l(z_l), a_0 = x.
 //! The last layer of [`Network::layers`] is the output layer: one output, identity
@@ -118,6 +118,11 @@ impl Architecture {
     /// Builds a network of this shape, drawing every weight and bias from `draw`, which
     /// is called with (layer index, fan-in, is_bias) in θ order over *all* parameters
     /// (frozen ones too): layers in order, weight row-major then bias, then the skip.
+    /// This order is what makes an initialisation depend on the seed alone
+    /// (docs/conventions.md#initialisation).
+    ///
+    /// Checked by `tests::theta_order_is_layers_then_skip_and_skips_frozen` and
+    /// `train::init::tests::draws_follow_theta_order_from_the_init_stream`.
     pub fn build(&self, mut draw: impl FnMut(usize, usize, bool) -> f64) -> Result<Network> {
         // The parameters and the network's own copy of them while it is assembled.
         crate::memory::check_fits(
@@ -364,7 +369,11 @@ impl Network {
             .unwrap_or(1)
     }
 
-    /// θ, the flat vector of trainable parameters.
+    /// θ, the flat vector of trainable parameters, in the order of
+    /// docs/conventions.md#theta (layers in order, weight row-major then bias, then the
+    /// skip; frozen parts left out): the θ of paper eqs. 1 and 3.
+    ///
+    /// Checked by `tests::theta_order_is_layers_then_skip_and_skips_frozen`.
     pub fn params(&self) -> Vec<f64> {
         let mut theta = Vec::with_capacity(self.param_count);
         for layer in &self.layers {
@@ -384,7 +393,10 @@ impl Network {
     }
 
     /// Replaces θ. Fails (and changes nothing) if `theta` has the wrong length or a
-    /// value that is not finite.
+    /// value that is not finite. The inverse of [`params`](Self::params).
+    ///
+    /// Checked by `tests::theta_order_is_layers_then_skip_and_skips_frozen` and
+    /// `tests::rejects_bad_shapes_and_values`.
     pub fn set_params(&mut self, theta: &[f64]) -> Result<()> {
         if theta.len() != self.param_count {
             return Err(Error::parameter(
@@ -438,8 +450,11 @@ impl Network {
         Ok(net)
     }
 
-    /// h(x, θ) for one input; allocates. The derivative kernels in
+    /// h(x, θ) = W_out a_L + b_out + s·x for one input (docs/conventions.md#model, the
+    /// hypothesis h of the paper's §2.1); allocates. The derivative kernels in
     /// [`crate::derivatives`] evaluate h without allocating.
+    ///
+    /// Checked by `tests::eval_matches_hand_computation`.
     pub fn eval(&self, x: &[f64]) -> f64 {
         assert_eq!(x.len(), self.input_dim, "input has the wrong dimension");
         let mut a = x.to_vec();

@@ -3,7 +3,7 @@
 //! # The maths
 //!
 //! Let the network have input dimension d = 1 and hidden layers whose activations are all
-//! relu or identity (SPEC §1: z_l = W_l a_{l−1} + b_l, a_l = act_l(z_l), a_0 = x,
+//! relu or identity (docs/conventions.md#model: z_l = W_l a_{l−1} + b_l, a_l = act_l(z_l), a_0 = x,
 //! h = W_out a_L + b_out + s·x). Fix an *activation pattern*: for every relu unit, whether
 //! it is active (a = z) or not (a = 0). Under a fixed pattern every layer is affine, so by
 //! induction every pre-activation and activation is an affine function of x:

@@ -133,7 +133,11 @@ fn activate(
 }
 
 impl Batch {
-    /// Runs the forward and backward passes of `net` on every point of `data`.
+    /// Runs the forward and backward passes of `net` on every point of `data`: h(x_i, θ)
+    /// and the per-point δ_l, g_l from which ∇h_i, J, reg and ∇reg follow.
+    ///
+    /// Checked by `tests/derivatives.rs::forward_value_is_the_network_output` (outputs)
+    /// and `::gradient_matches_finite_differences` (per-point gradients).
     pub fn new(net: &Network, data: &Dataset) -> Result<Self> {
         check_compatible(net, data)?;
         let n = data.len();
@@ -241,7 +245,11 @@ impl Batch {
     }
 
     /// ||∇_θ h(x_i, θ)||² for every point, in closed form:
-    /// Σ_{trainable l} ||δ_l||² (||a_l||² + [l has a bias]) + [skip trainable] ||x_i||².
+    /// Σ_{trainable l} ||δ_l||² (||a_l||² + [l has a bias]) + [skip trainable] ||x_i||²,
+    /// the summands of paper eq. 1.
+    ///
+    /// Checked against the squared norm of [`crate::derivatives::gradient`] by
+    /// `tests/derivatives.rs::jacobian_columns_are_the_point_gradients`.
     pub fn grad_norms_sq(&self, net: &Network) -> Vec<f64> {
         (0..self.n)
             .map(|i| {
@@ -262,6 +270,8 @@ impl Batch {
     }
 
     /// Writes ∇_θ h(x_i, θ) (θ order) into `out`, which has length p.
+    ///
+    /// Checked by `tests/derivatives.rs::gradient_matches_finite_differences`.
     pub fn write_gradient(&self, net: &Network, i: usize, out: &mut [f64]) {
         assert_eq!(
             out.len(),
@@ -288,7 +298,10 @@ impl Batch {
         }
     }
 
-    /// Jᵀ, the p x n matrix whose column i is ∇_θ h(x_i, θ), column-major (p·n values).
+    /// Jᵀ, the p x n matrix whose column i is ∇_θ h(x_i, θ), column-major (p·n values):
+    /// the transpose of the Jacobian J of Theorem 2 (docs/conventions.md#jacobian).
+    ///
+    /// Checked by `tests/derivatives.rs::jacobian_columns_are_the_point_gradients`.
     pub fn jacobian_transposed(&self, net: &Network) -> Vec<f64> {
         let p = net.param_count();
         let mut jt = vec![0.0; p * self.n];
@@ -300,7 +313,15 @@ impl Batch {
         jt
     }
 
-    /// ∇reg(θ) = (2/n) Σ_i H_i ∇h_i, exactly (see the module documentation).
+    /// ∇reg(θ) = (2/n) Σ_i H_i ∇h_i, exactly (see the module documentation): the gradient
+    /// of the implicit regularizer of paper eq. 1, whose projection g_N decides Theorem 2
+    /// and drives the drift of Lemma 6.
+    ///
+    /// Checked against central finite differences of [`reg`] and against n
+    /// Hessian-vector products by
+    /// `tests/derivatives.rs::reg_gradient_matches_finite_differences_and_hessian_vector_products`;
+    /// zero when only the output layer is trainable (h linear in θ) by
+    /// `tests/paper.rs::only_output_layer_trainable_gives_zero_reg_gradient`.
     pub fn reg_gradient(&self, net: &Network) -> Vec<f64> {
         let layers = net.layers();
         let slots = net.slots();
@@ -407,12 +428,21 @@ impl Batch {
 }
 
 /// reg(θ) = (1/n) Σ_i ||∇_θ h(x_i, θ)||² (paper eq. 1).
+///
+/// Checked against the mean squared norm of [`crate::derivatives::gradient`] by
+/// `tests/derivatives.rs::reg_is_the_mean_squared_gradient_norm`, and against the closed
+/// form of the Theorem 1 network, (1 + x²) + Σ_{i: z_i > 0} [z_i² + c_i²(1 + x²)] per
+/// point x (the paper's proof of Proposition 4.1), by
+/// `tests/paper.rs::proposition_4_1_regularizer_formula`.
 pub fn reg(net: &Network, data: &Dataset) -> Result<f64> {
     let batch = Batch::new(net, data)?;
     Ok(mean(&batch.grad_norms_sq(net)))
 }
 
-/// (reg(θ), ∇reg(θ)).
+/// (reg(θ), ∇reg(θ)): paper eq. 1 and its gradient (2/n) Σ_i H_i ∇h_i.
+///
+/// Checked by
+/// `tests/derivatives.rs::reg_gradient_matches_finite_differences_and_hessian_vector_products`.
 pub fn reg_and_gradient(net: &Network, data: &Dataset) -> Result<(f64, Vec<f64>)> {
     let batch = Batch::new(net, data)?;
     Ok((mean(&batch.grad_norms_sq(net)), batch.reg_gradient(net)))

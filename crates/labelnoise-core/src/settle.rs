@@ -15,15 +15,15 @@
 //!    steps θ ← θ − Jᵀ(JJᵀ + λI)⁻¹ r with growing λ. [`SettleResult::fitted_first`] says
 //!    whether this happened.
 //! 2. **Descend.** At θ on M: g_N = P_N ∇reg, with P_N the projector onto ker J and the
-//!    numerical rank of SPEC §1 (the same [`NullSpace`] as `analyze`). A trial point is
-//!    θ − t g_N, pulled back onto M by minimum-norm Gauss–Newton steps down to the
+//!    numerical rank of docs/conventions.md#spectrum (the same [`NullSpace`] as `analyze`).
+//!    A trial point is θ − t g_N, pulled back onto M by minimum-norm Gauss–Newton steps down to the
 //!    rounding floor (`retract_tol`, ~1e-13 relative: a sloppier retraction moves θ
 //!    along the row space by more than the Armijo decrease of the next step is worth).
 //!    The trial is accepted when the fit holds and reg falls by the Armijo amount,
 //!    reg(θ') ≤ reg(θ) − c₁ t ||g_N||²; when that decrease is below the rounding of reg
 //!    itself, rises of up to `slack_ulps`·ε·|reg| are accepted instead. Trial steps
 //!    start from the Barzilai–Borwein step sᵀs / sᵀy and are halved on rejection.
-//! 3. **Stop** when ||g_N|| ≤ stationarity · max(1, ||∇reg||) (SPEC §1's rule), and
+//! 3. **Stop** when ||g_N|| ≤ stationarity · max(1, ||∇reg||) (docs/conventions.md#verdict), and
 //!    certify the end point with [`analyze`], the code behind `labelnoise analyze`.
 //!
 //! # Kinks on data points
@@ -79,7 +79,7 @@ use crate::stability::{NullSpace, Tolerances};
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SettleOptions {
     /// Fit tolerance (max_i |h(x_i) − y_i|, default 1e-6) and stationarity tolerance
-    /// (||g_N|| ≤ stationarity · max(1, ||∇reg||), default 1e-6) of SPEC §1.
+    /// (||g_N|| ≤ stationarity · max(1, ||∇reg||), default 1e-6) of docs/conventions.md#tolerances.
     pub tolerances: Tolerances,
     /// The most descent iterations (accepted steps, pins included). Default 2000.
     pub max_iter: usize,
@@ -90,7 +90,7 @@ pub struct SettleOptions {
     /// [`Outcome::KinkOnDataPoint`].
     pub active_set: bool,
     /// Gauss–Newton steps ignore singular values of J below `gn_rcond` · σ_max.
-    /// Default 1e-10. (P_N itself uses SPEC's rank rule.)
+    /// Default 1e-10. (P_N itself uses the rank rule of docs/conventions.md#spectrum.)
     pub gn_rcond: f64,
     /// The retraction stops once max_i |r_i| ≤ `retract_tol` · max(1, max_i |y_i|), or
     /// when a step no longer halves the residual (the rounding floor). Default 1e-13.
@@ -107,8 +107,8 @@ pub struct SettleOptions {
     /// terms of z), a few rounding units on the inactive side of its point, so that
     /// rounding cannot turn the point active. Default 8ε ≈ 1.8e-15.
     pub pin_margin: f64,
-    /// A kink within `kink_tol` of a data point is on it (SPEC §1: the kink within
-    /// `kink_tol` · (x_n − x_1) for 1-D inputs and one hidden layer, otherwise
+    /// A kink within `kink_tol` of a data point is on it (docs/conventions.md#nonsmooth:
+    /// the kink within `kink_tol` · (x_n − x_1) for 1-D inputs and one hidden layer, otherwise
     /// |z| ≤ `kink_tol` · (||w|| ||a|| + |b|)). Default 1e-9.
     pub kink_tol: f64,
     /// Relative slope-jump threshold of the Theorem 1 shape report. Default 1e-6.
@@ -299,7 +299,7 @@ pub struct TraceRow {
 /// The result of [`settle`].
 #[derive(Clone, Debug, Serialize)]
 pub struct SettleResult {
-    /// The final network (serialized as the model JSON of SPEC §2).
+    /// The final network (serialized as the model JSON of docs/formats.md#model-json).
     #[serde(serialize_with = "serialize_network")]
     pub network: Network,
     /// How it ended.
@@ -703,7 +703,8 @@ impl Ctx<'_> {
         jt
     }
 
-    /// g = P ∇reg, P the projector onto the null space of [J; C] (SPEC's rank rule).
+    /// g = P ∇reg, P the projector onto the null space of [J; C] (the rank rule of
+    /// docs/conventions.md#spectrum).
     fn project(&self, pt: &Point, pins: &[Pin], grad: &[f64]) -> Result<Vec<f64>> {
         let p = pt.theta.len();
         let m = self.data.len() + pins.len();

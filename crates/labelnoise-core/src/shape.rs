@@ -1,4 +1,5 @@
-//! The Theorem 1 shape report of 1-D networks with one hidden ReLU layer (SPEC §1).
+//! The Theorem 1 shape report of 1-D networks with one hidden ReLU layer
+//! (docs/conventions.md#theorem-1).
 //!
 //! With d = 1 and one hidden ReLU layer the network is the piecewise linear function
 //! of the paper's §4 (Proposition 4.1):
@@ -289,7 +290,7 @@ impl Default for ShapeOptions {
     }
 }
 
-/// The Theorem 1 shape report (SPEC §1).
+/// The Theorem 1 shape report (docs/conventions.md#theorem-1).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ShapeReport {
     /// All kinks of f on the real line, sorted by x.
@@ -604,8 +605,8 @@ const MAX_DEPTH: usize = 20;
 const MAX_EVALS: usize = 1 << 22;
 
 /// The curve length ∫_lo^hi sqrt(1 + f'(x)²) dx of any continuous 1-D function, by
-/// adaptive refinement of chord lengths (SPEC §1: "adaptive quadrature on a fine
-/// grid").
+/// adaptive refinement of chord lengths (docs/conventions.md#curve-length: "adaptive
+/// quadrature on a fine grid").
 ///
 /// [lo, hi] is cut into 1024 equal intervals. An interval [u, v] with midpoint m is
 /// halved while its two-chord length |(m, f(m)) − (u, f(u))| + |(v, f(v)) − (m, f(m))|

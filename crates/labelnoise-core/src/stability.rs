@@ -22,8 +22,12 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-/// The numerical rank rule of SPEC §1 (numpy's `matrix_rank`): singular values above
-/// max(n, p) · ε · σ_max count.
+/// The numerical rank rule of docs/conventions.md#spectrum (numpy's `matrix_rank`):
+/// singular values above max(n, p) · ε · σ_max count. It decides which eigenvalues of
+/// (1/n)JᵀJ are the γ > 0 of the paper's §2.2 and Lemmas 5 and 6.
+///
+/// Checked by `tests::rank_tolerance_is_numpys_rule` and, against a dense SVD, by
+/// `tests/stability.rs::projector_of_random_low_rank_matrices`.
 pub fn rank_tolerance(n: usize, p: usize, sigma_max: f64) -> f64 {
     n.max(p) as f64 * f64::EPSILON * sigma_max
 }
@@ -56,6 +60,13 @@ pub struct NullSpace {
 
 impl NullSpace {
     /// Factors Jᵀ, given column-major as p x n (column i = ∇_θ h(x_i, θ)); consumes it.
+    ///
+    /// Returns the projector and the [`Spectrum`]: the singular values σ_k of J, its rank
+    /// by [`rank_tolerance`], and γ_k = σ_k²/n, the nonzero eigenvalues of (1/n)JᵀJ (the
+    /// γ of the paper's §2.2, eq. 7, and Lemmas 5 and 6). Checked against a dense SVD by
+    /// `tests/stability.rs::projector_of_network_jacobians` and
+    /// `::projector_of_random_low_rank_matrices`, and γ against the eigenvalues of the
+    /// dense (1/n)JJᵀ by `tests/paper.rs::gamma_are_the_eigenvalues_of_the_gram_matrix`.
     pub fn from_jacobian_transposed(jt: Vec<f64>, p: usize, n: usize) -> Result<(Self, Spectrum)> {
         assert_eq!(jt.len(), p * n, "Jᵀ has the wrong size");
         let k = p.min(n);
@@ -134,7 +145,10 @@ impl NullSpace {
     }
 
     /// P_R g: the component of g in the row space of J (the directions that move some
-    /// training output to first order).
+    /// training output to first order; the γ > 0 directions of Lemma 5).
+    ///
+    /// Checked by `tests/stability.rs::projector_of_network_jacobians` (P_R + P_N = I and
+    /// P_R g ⊥ P_N g).
     pub fn project_row_space(&self, g: &[f64]) -> Vec<f64> {
         assert_eq!(g.len(), self.p, "vector has the wrong length");
         let mut out = g.to_vec();
@@ -190,7 +204,13 @@ impl NullSpace {
     }
 
     /// P_N g = g − P_R g: the component of g in the null space of J (the directions that
-    /// keep every training output fixed to first order).
+    /// keep every training output fixed to first order). With g = ∇reg this is g_N, the
+    /// gradient of reg along the zero-error manifold whose vanishing is Theorem 2's test,
+    /// and −T η² σ² g_N is the drift of Lemma 6.
+    ///
+    /// Checked by `tests/stability.rs::projector_of_network_jacobians` and
+    /// `::projector_of_random_low_rank_matrices` (J P_N g = 0, idempotence) and
+    /// `::zero_jacobian_has_rank_zero_and_everything_in_the_null_space`.
     pub fn project_null_space(&self, g: &[f64]) -> Vec<f64> {
         let row = self.project_row_space(g);
         g.iter().zip(&row).map(|(a, b)| a - b).collect()
@@ -258,7 +278,12 @@ impl Tolerances {
     }
 }
 
-/// The verdict from the residual and gradient norms (SPEC §1).
+/// The verdict from the residual and gradient norms (docs/conventions.md#verdict), the
+/// test of Theorem 2 at a zero-error θ: `not-interpolating` when max_i |h(x_i) − y_i| >
+/// `tol.fit` (or is NaN); else `repellent` when ||g_N|| > `tol.stationarity` ·
+/// max(1, ||∇reg||) (Definition 1); else `non-repellent` (Definition 2).
+///
+/// Checked by `tests::verdict_follows_the_documented_rule`.
 pub fn verdict(
     max_abs_residual: f64,
     reg_grad_norm: f64,
@@ -271,5 +296,52 @@ pub fn verdict(
         Verdict::Repellent
     } else {
         Verdict::NonRepellent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rank_tolerance_is_numpys_rule() {
+        // max(n, p) · ε · σ_max, whichever of n and p is larger.
+        assert_eq!(rank_tolerance(12, 11, 2.0), 12.0 * f64::EPSILON * 2.0);
+        assert_eq!(rank_tolerance(3, 40, 0.5), 40.0 * f64::EPSILON * 0.5);
+        assert_eq!(rank_tolerance(5, 5, 0.0), 0.0);
+    }
+
+    #[test]
+    fn verdict_follows_the_documented_rule() {
+        let tol = Tolerances {
+            fit: 1e-6,
+            stationarity: 1e-3,
+        };
+        // The fit decides first, whatever g_N is; a NaN residual does not interpolate.
+        assert_eq!(verdict(2e-6, 1.0, 0.0, &tol), Verdict::NotInterpolating);
+        assert_eq!(verdict(f64::NAN, 1.0, 0.0, &tol), Verdict::NotInterpolating);
+        // At the fit tolerance itself θ interpolates.
+        assert_eq!(verdict(1e-6, 1.0, 0.0, &tol), Verdict::NonRepellent);
+        // ||∇reg|| ≤ 1: the stationarity test is absolute, ||g_N|| ≤ 1e-3.
+        assert_eq!(verdict(0.0, 0.5, 1e-3, &tol), Verdict::NonRepellent);
+        assert_eq!(verdict(0.0, 0.5, 1.1e-3, &tol), Verdict::Repellent);
+        // ||∇reg|| = 100: relative, ||g_N|| ≤ 1e-3 · 100 = 0.1.
+        assert_eq!(verdict(0.0, 100.0, 0.099, &tol), Verdict::NonRepellent);
+        assert_eq!(verdict(0.0, 100.0, 0.101, &tol), Verdict::Repellent);
+        assert_eq!(Verdict::NonRepellent.name(), "non-repellent");
+        assert_eq!(Verdict::NotInterpolating.name(), "not-interpolating");
+        assert_eq!(Verdict::Repellent.name(), "repellent");
+        assert_eq!(
+            Tolerances::default(),
+            Tolerances {
+                fit: 1e-6,
+                stationarity: 1e-6
+            }
+        );
+        let bad = Tolerances {
+            fit: -1.0,
+            stationarity: 1e-6,
+        };
+        assert!(bad.check().unwrap_err().to_string().contains("--fit-tol"));
     }
 }

@@ -1,5 +1,5 @@
 //! The Theorem 3 unit classes of 2-layer tanh / logistic networks on one point
-//! (SPEC §1, paper Appendix B).
+//! (docs/conventions.md#theorem-3, paper Appendix B).
 //!
 //! For a network f(x) = Σ_i c_i σ(w_iᵀx + b_i) with one hidden layer (σ = tanh or the
 //! logistic function) trained on a single point x, write h_i = σ(w_iᵀx + b_i) for the
@@ -48,7 +48,7 @@ pub struct UnitClass {
     pub units: Vec<usize>,
 }
 
-/// The Theorem 3 report (SPEC §1).
+/// The Theorem 3 report (docs/conventions.md#theorem-3).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct UnitReport {
     /// The hidden activation, tanh or logistic.
@@ -84,6 +84,12 @@ pub struct UnitReport {
 ///
 /// Dead units are not a class, for logistic networks too (there h_i > 0, so a dead
 /// unit is one whose h_i is below τ, the limit o_i → 0 of eq. 18).
+///
+/// This is the classification of Theorem 3 (Propositions B.1 and B.2 of the paper's
+/// Appendix B). Checked by `tests::tanh_opposite_pair_with_dead_units_satisfies_theorem3`,
+/// `tests::three_live_classes_fail`, `tests::tanh_needs_opposite_classes_logistic_does_not`,
+/// `tests::classes_merge_transitively_whatever_the_order` and
+/// `tests::other_networks_and_data_are_not_applicable`.
 ///
 /// Errors: a tolerance that is NaN, infinite or negative ([`Error::Parameter`]);
 /// data whose dimension is not the network's input dimension ([`Error::Mismatch`]).
@@ -199,6 +205,9 @@ fn link(live: &[usize], c: &[f64], h: &[f64], tol_c: f64, tol_h: f64) -> Vec<Uni
 ///
 /// It is where ∂R/∂h = 2h + 2(h − 1)o²‖x‖² vanishes, R = Σ_i [h_i² + o_i²(1 − h_i)²‖x‖²]
 /// being the implicit regularizer at fixed outputs (eq. 17). Tends to 1 as o²‖x‖² → ∞.
+///
+/// Checked by `tests::closed_forms_of_eqs_18_and_20` (values, and that it zeroes and
+/// minimizes eq. 17 along h) and `tests/paper.rs::appendix_b_regularizer_formulas`.
 pub fn logistic_stationary_h(o: f64, x_norm: f64) -> f64 {
     let t = (o * x_norm).powi(2);
     if t.is_infinite() {
@@ -214,6 +223,9 @@ pub fn logistic_stationary_h(o: f64, x_norm: f64) -> f64 {
 /// It is where ∂R/∂h = (2h⁴ + 2h⁴o²‖x‖² − 2o²‖x‖²)/h³ vanishes, i.e.
 /// h⁴ (1 + o²‖x‖²) = o²‖x‖², R = Σ_i [h_i² + (o_i²/h_i²)(1 − h_i²)²‖x‖²] being the
 /// implicit regularizer at fixed outputs (eq. 19). Tends to 1 as o²‖x‖² → ∞.
+///
+/// Checked by `tests::closed_forms_of_eqs_18_and_20` (values, and that it zeroes and
+/// minimizes eq. 19 along h²).
 pub fn tanh_stationary_h_sq(o: f64, x_norm: f64) -> f64 {
     logistic_stationary_h(o, x_norm).sqrt()
 }

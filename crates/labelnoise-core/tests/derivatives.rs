@@ -5,7 +5,7 @@
 mod common;
 
 use common::{central_difference, min_abs_relu_preactivation, rel_err, NetCase, Rng};
-use labelnoise_core::derivatives::{gradient, hvp};
+use labelnoise_core::derivatives::{forward, gradient, hvp, value_and_gradient, Workspace};
 use labelnoise_core::regularizer::{reg, reg_and_gradient, Batch};
 use labelnoise_core::{Activation, Network};
 use proptest::prelude::*;
@@ -152,4 +152,44 @@ fn relu_derivative_at_the_kink_is_zero() {
     .unwrap();
     assert_eq!(gradient(&net, &[1.0]), vec![0.0, 0.0, 0.0]);
     assert_eq!(gradient(&net, &[1.5]), vec![2.0 * 1.5, 2.0, 0.5]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The value the derivative kernels return is h(x, θ) itself, by the single-point
+    /// kernels and by the batched pass alike.
+    #[test]
+    fn forward_value_is_the_network_output(case in net_case()) {
+        let (net, data) = case.build();
+        let mut ws = Workspace::new(&net);
+        let mut grad = vec![0.0; net.param_count()];
+        let batch = Batch::new(&net, &data).unwrap();
+        for i in 0..data.len() {
+            let h = net.eval(data.x(i));
+            let scale = h.abs().max(1.0);
+            prop_assert!((forward(&net, data.x(i), &mut ws) - h).abs() <= 1e-13 * scale);
+            prop_assert!((value_and_gradient(&net, data.x(i), &mut ws, &mut grad) - h).abs() <= 1e-13 * scale);
+            prop_assert!((batch.outputs()[i] - h).abs() <= 1e-13 * scale);
+        }
+    }
+
+    /// Column i of Jᵀ is ∇_θ h(x_i, θ), and ||∇h(x_i)||² of the closed form
+    /// Σ_l ||δ_l||² (||a_l||² + [bias]) + [skip] ||x_i||² is its squared norm.
+    #[test]
+    fn jacobian_columns_are_the_point_gradients(case in net_case()) {
+        let (net, data) = case.build();
+        let p = net.param_count();
+        let batch = Batch::new(&net, &data).unwrap();
+        let jt = batch.jacobian_transposed(&net);
+        let norms = batch.grad_norms_sq(&net);
+        for i in 0..data.len() {
+            let g = gradient(&net, data.x(i));
+            if p > 0 {
+                prop_assert!(rel_err(&jt[i * p..(i + 1) * p], &g, 1e-12) < 1e-12);
+            }
+            let sq: f64 = g.iter().map(|v| v * v).sum();
+            prop_assert!((norms[i] - sq).abs() <= 1e-12 * sq.max(1.0), "{} vs {sq}", norms[i]);
+        }
+    }
 }

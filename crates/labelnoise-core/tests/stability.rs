@@ -26,7 +26,7 @@ fn jt_times(jt: &[f64], p: usize, v: &[f64]) -> Vec<f64> {
 fn check_projector(jt: Vec<f64>, p: usize, n: usize, seed: u64) -> Result<(), TestCaseError> {
     let reference = dense_singular_values(&jt, p, n);
     let (ns, spectrum) = NullSpace::from_jacobian_transposed(jt.clone(), p, n).unwrap();
-    // Singular values agree with the dense SVD; the rank follows SPEC's rule.
+    // Singular values agree with the dense SVD; the rank follows docs/conventions.md#spectrum.
     let smax = reference.first().copied().unwrap_or(0.0);
     for (a, b) in spectrum.singular_values.iter().zip(&reference) {
         prop_assert!(

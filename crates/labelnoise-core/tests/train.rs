@@ -1,4 +1,4 @@
-//! Training (SPEC §1 "Training", paper eq. 3): hand-computed steps, convergence,
+//! Training (docs/conventions.md#training, paper eq. 3): hand-computed steps, convergence,
 //! moments of the update, two copies, explicit regularization, reproducibility,
 //! checkpoints, fused vs general, configuration errors and divergence.
 

@@ -4,6 +4,8 @@
 //! ([`labelnoise_core::train::run`], [`labelnoise_core::train::run_dir`]); this module
 //! turns flags into starting networks and configurations, shows progress bars and
 //! prints one line per seed.
+//!
+//! The files of a run directory: docs/formats.md#run-directories.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

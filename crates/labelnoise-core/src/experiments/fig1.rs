@@ -248,7 +248,7 @@ pub fn run(opts: &Options) -> Result<Fig1> {
         Claim::new(
             "all-runs-fit",
             "Figure 1: in all cases the training error is 0. Pass: every run, after at most 50 \
-             Gauss-Newton steps, fits every point within the fit tolerance 1e-6 (SPEC, `analyze`), and the projection moves a \
+             Gauss-Newton steps, fits every point within the fit tolerance 1e-6 (docs/conventions.md#tolerances, `analyze`), and the projection moves a \
              label-noise run by at most 10 sqrt(eta sigma^2) in parameter space (it removes the \
              O(sqrt(eta sigma^2)) jitter, nothing more).",
             json!({"max_abs_residual_after_projection": worst_residual,

@@ -4,9 +4,9 @@
 //!
 //! # The constant under this crate's convention
 //!
-//! The update is θ ← θ − η·2e·∇h(x_i) with e = h(x_i) − y_i − Z (SPEC §1: the loss
-//! Σ(h − y)² without 1/2), exactly the paper's eq. 3. Linearized at a zero-error θ*
-//! (d = θ − θ*, g_i = ∇h(x_i, θ*), e ≈ g_iᵀd − Z):
+//! The update is θ ← θ − η·2e·∇h(x_i) with e = h(x_i) − y_i − Z
+//! (docs/conventions.md#training: the loss Σ(h − y)² without 1/2), exactly the paper's
+//! eq. 3. Linearized at a zero-error θ* (d = θ − θ*, g_i = ∇h(x_i, θ*), e ≈ g_iᵀd − Z):
 //! d ← d − 2η g_i g_iᵀ d + 2ηZ g_i, so with A = E_i\[g_i g_iᵀ\] = (1/n)JᵀJ and Σ = E\[ddᵀ\],
 //! Σ ← Σ − 2η(AΣ + ΣA) + 4η²σ²A + 4η² E_i[(g_iᵀΣg_i) g_i g_iᵀ].
 //! At stationarity, to first order in η, AΣ + ΣA = 2ησ²A, whose solution on the range of

@@ -10,7 +10,7 @@
 //! changes nothing). Hence the paper's drift is −2Tη²σ² · (1/2) ∂_j reg, i.e.
 //! P_N(θ(T) − θ(0)) ≈ −T η² σ² g_N with g_N = P_N ∇reg and Var\[e\] = σ². The update here is
 //! the paper's eq. 3 exactly (θ ← θ − η·2e·∇h, loss without 1/2), so this is the
-//! constant tested: −T η² σ² g_N (SPEC §1).
+//! constant tested: −T η² σ² g_N (docs/conventions.md#lemma-6).
 //!
 //! # The run
 //!

@@ -55,7 +55,8 @@ pub fn v8_data() -> Dataset {
 pub struct End {
     /// reg.
     pub reg: f64,
-    /// ||g_N|| (SPEC §1; for settle with pins, of the unconstrained projection).
+    /// ||g_N|| (docs/conventions.md#projection; for settle with pins, of the unconstrained
+    /// projection).
     pub null_reg_grad_norm: f64,
     /// The Theorem 1 shape.
     pub shape: Shape,

@@ -20,8 +20,8 @@ pub const DEFAULT_FLUSH_THRESHOLD: f64 = 1e-150;
 /// axis, few enough that metrics cost a run little (they run on a worker thread).
 pub const DEFAULT_LOG_POINTS: usize = 200;
 
-/// Everything that defines an SGD run besides the network and the data (SPEC §1,
-/// paper eq. 3). Field names follow the command-line flags.
+/// Everything that defines an SGD run besides the network and the data
+/// (docs/conventions.md#training, paper eq. 3). Field names follow the command-line flags.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainConfig {
@@ -43,7 +43,7 @@ pub struct TrainConfig {
     /// Replace the exact ∇reg = (1/n) Σ_i ∇||∇h(x_i)||² of the explicit term by its
     /// unbiased estimate from the step's own samples, (1/B) Σ_{b} ∇||∇h(x_{i_b})||²
     /// (`--explicit-reg-sampled`): B per-point sweeps per step instead of n, no extra
-    /// random draws. Off by default (SPEC §1's exact term).
+    /// random draws. Off by default (the exact term of docs/conventions.md#training).
     pub explicit_reg_sampled: bool,
     /// The seed of the run's generator (`--seed`).
     pub seed: u64,

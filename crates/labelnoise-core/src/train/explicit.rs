@@ -23,10 +23,10 @@
 //! term costs about 0.3 µs, against 12–22 µs for n calls of
 //! [`crate::derivatives::hessian_vector_product`].
 //!
-//! Relu has φ'(0) = 0 and φ'' = 0 (SPEC §1); tanh and logistic use the training functions
-//! of [`super::tanh`] (within 3 ulps of the C library's, which [`crate::regularizer`]
-//! uses). The sum over points is in a different order than [`crate::regularizer`]'s, so
-//! the two agree to rounding, not to the bit.
+//! Relu has φ'(0) = 0 and φ'' = 0 (docs/conventions.md#model); tanh and logistic use the
+//! training functions of [`super::tanh`] (within 3 ulps of the C library's, which
+//! [`crate::regularizer`] uses). The sum over points is in a different order than
+//! [`crate::regularizer`]'s, so the two agree to rounding, not to the bit.
 
 use pulp::Simd;
 

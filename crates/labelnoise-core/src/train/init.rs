@@ -22,7 +22,11 @@ use super::noise::TrainRng;
 pub const DEFAULT_INIT_SCALE: f64 = 1.0;
 
 /// A network of shape `arch` with the default initialisation (module documentation),
-/// scaled by `init_scale` (`--init-scale`, finite and ≥ 0).
+/// scaled by `init_scale` (`--init-scale`, finite and ≥ 0): every parameter of a layer
+/// with fan-in k is `init_scale` · U(−1/√k, 1/√k) (docs/conventions.md#initialisation).
+///
+/// Checked by `tests::bounds_scale_and_reproducibility` and, value by value against the
+/// initialisation stream, by `tests::draws_follow_theta_order_from_the_init_stream`.
 pub fn init_network(arch: &Architecture, seed: u64, init_scale: f64) -> Result<Network> {
     if !(init_scale.is_finite() && init_scale >= 0.0) {
         return Err(Error::parameter(
@@ -82,5 +86,38 @@ mod tests {
         let mut zero = arch();
         zero.hidden = vec![0];
         assert!(init_network(&zero, 5, 1.0).is_err());
+    }
+
+    #[test]
+    fn draws_follow_theta_order_from_the_init_stream() {
+        // d = 2, one hidden layer of 3 (frozen: drawn all the same), output bias, skip.
+        let arch = Architecture {
+            input_dim: 2,
+            hidden: vec![3],
+            activation: Activation::Tanh,
+            hidden_bias: true,
+            output_bias: true,
+            skip: true,
+            frozen_layers: vec![0],
+            frozen_skip: false,
+        };
+        let scale = 0.7;
+        let net = init_network(&arch, 42, scale).unwrap();
+        let mut rng = TrainRng::init_stream(42);
+        let mut next = |fan_in: f64| scale / fan_in.sqrt() * (2.0 * rng.unit_f64() - 1.0);
+        // Layer 0 (fan-in 2): 3 x 2 weights row-major, then 3 biases.
+        let w0: Vec<f64> = (0..6).map(|_| next(2.0)).collect();
+        let b0: Vec<f64> = (0..3).map(|_| next(2.0)).collect();
+        // Output layer (fan-in 3): 3 weights, 1 bias; skip (fan-in d = 2): 2 weights.
+        let w1: Vec<f64> = (0..3).map(|_| next(3.0)).collect();
+        let b1: Vec<f64> = (0..1).map(|_| next(3.0)).collect();
+        let s: Vec<f64> = (0..2).map(|_| next(2.0)).collect();
+        assert_eq!(net.layers()[0].weight, w0);
+        assert_eq!(net.layers()[0].bias.as_deref(), Some(&b0[..]));
+        assert_eq!(net.layers()[1].weight, w1);
+        assert_eq!(net.layers()[1].bias.as_deref(), Some(&b1[..]));
+        assert_eq!(net.skip().unwrap().weight, s);
+        // The frozen layer is out of θ: θ = output weights, output bias, skip.
+        assert_eq!(net.params(), [w1, b1, s].concat());
     }
 }

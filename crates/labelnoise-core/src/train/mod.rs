@@ -1,4 +1,4 @@
-//! SGD with label noise (paper eq. 3, SPEC §1 "Training").
+//! SGD with label noise (paper eq. 3, docs/conventions.md#training).
 //!
 //! Each step picks i uniformly at random (with replacement), draws label noise Z (zero
 //! mean, variance σ²), sets e = h(x_i, θ) − y_i − Z and updates
@@ -292,7 +292,7 @@ impl Trainer {
         net
     }
 
-    /// θ, the trainable parameters (SPEC §1 order).
+    /// θ, the trainable parameters (the order of docs/conventions.md#theta).
     pub fn params(&self) -> &[f64] {
         &self.theta
     }

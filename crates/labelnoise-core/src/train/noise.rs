@@ -11,7 +11,7 @@
 //! results depend on its seed alone. The state is four `u64` words and serializes
 //! exactly, so a checkpoint resumes bit-identically.
 //!
-//! # Draws per SGD sample (SPEC §1)
+//! # Draws per SGD sample (docs/conventions.md#random-draws)
 //!
 //! Each sample of a step draws, in this order:
 //! 1. the index i, uniform on {0, …, n−1}, by Lemire's multiply-and-reject method on one
@@ -94,7 +94,11 @@ impl TrainRng {
         TrainRng(Xoshiro256PlusPlus::seed_from_u64(seed))
     }
 
-    /// The initialisation stream of `seed`: the training stream advanced by 2^192 draws.
+    /// The initialisation stream of `seed`: the training stream advanced by 2^192 draws
+    /// (docs/conventions.md#random-draws).
+    ///
+    /// Checked by `tests::streams_are_reproducible_and_independent_of_sigma` and
+    /// `super::init::tests::draws_follow_theta_order_from_the_init_stream`.
     pub fn init_stream(seed: u64) -> Self {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         rng.long_jump();
@@ -113,7 +117,11 @@ impl TrainRng {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
-    /// An index uniform on {0, …, n−1} (Lemire's method; exact). `n` must be ≥ 1.
+    /// An index uniform on {0, …, n−1} (Lemire's method; exact). `n` must be ≥ 1: the
+    /// "i uniformly at random, with replacement" of the SGD step of paper eq. 3.
+    ///
+    /// Checked by `tests::index_is_in_range_and_roughly_uniform` and, bit for bit, by
+    /// `tests::draws_follow_the_documented_order`.
     #[inline(always)]
     pub fn index(&mut self, n: usize) -> usize {
         let n = n as u64;
@@ -127,7 +135,11 @@ impl TrainRng {
         (m >> 64) as usize
     }
 
-    /// A unit-variance, zero-mean noise value U of `dist` (Z = σ·U).
+    /// A unit-variance, zero-mean noise value U of `dist` (Z = σ·U): the label noise of
+    /// the paper's §2.1, with Var\[Z\] = σ² the Var\[e\] of Lemmas 5 and 6.
+    ///
+    /// Checked by `tests::unit_noise_has_zero_mean_and_unit_variance` and, bit for bit,
+    /// by `tests::draws_follow_the_documented_order`.
     #[inline(always)]
     pub fn unit_noise(&mut self, dist: NoiseDist) -> f64 {
         match dist {
@@ -168,7 +180,13 @@ pub enum Sampler {
 }
 
 impl Sampler {
-    /// Draws (i, Z) for one sample.
+    /// Draws (i, Z) for one sample of the step of paper eq. 3: the index first, then
+    /// (label noise only) the noise; in two-copies mode (paper §1.1) one index on 2n
+    /// points and Z = ±σ.
+    ///
+    /// Checked by `tests::draws_follow_the_documented_order`,
+    /// `tests::streams_are_reproducible_and_independent_of_sigma` and
+    /// `tests::two_copies_draws_both_signs_of_every_point`.
     #[inline(always)]
     pub fn draw(&self, rng: &mut TrainRng) -> (usize, f64) {
         match *self {
@@ -265,5 +283,46 @@ mod tests {
             seen.insert((i, z > 0.0));
         }
         assert_eq!(seen.len(), 6);
+    }
+
+    #[test]
+    fn draws_follow_the_documented_order() {
+        // Each sample: the index by Lemire's method on one u64, then U from the next u64
+        // (rademacher: the top bit; uniform: √3 (2u − 1) with u = (w >> 11)·2⁻⁵³).
+        let (n, sigma) = (12usize, 0.3);
+        for dist in [NoiseDist::Rademacher, NoiseDist::Uniform] {
+            let sampler = Sampler::Noise { n, sigma, dist };
+            let mut rng = TrainRng::new(5);
+            let mut raw = TrainRng::new(5);
+            for _ in 0..1000 {
+                let (i, z) = sampler.draw(&mut rng);
+                let m = u128::from(raw.next_u64()) * n as u128;
+                // Rejections are rare (probability < n/2^64); none happen here.
+                assert!((m as u64) >= (n as u64).wrapping_neg() % n as u64);
+                assert_eq!(i, (m >> 64) as usize);
+                let w = raw.next_u64();
+                let u = match dist {
+                    NoiseDist::Rademacher => {
+                        if w >> 63 == 0 {
+                            1.0
+                        } else {
+                            -1.0
+                        }
+                    }
+                    _ => SQRT_3 * (2.0 * ((w >> 11) as f64 / (1u64 << 53) as f64) - 1.0),
+                };
+                assert_eq!(z, sigma * u);
+            }
+            assert_eq!(rng, raw);
+        }
+        // Two copies: one index on 2n points, no noise draw.
+        let sampler = Sampler::TwoCopies { n: 3, sigma };
+        let (mut rng, mut raw) = (TrainRng::new(9), TrainRng::new(9));
+        for _ in 0..100 {
+            let (i, z) = sampler.draw(&mut rng);
+            let k = raw.index(6);
+            assert_eq!((i, z), if k < 3 { (k, sigma) } else { (k - 3, -sigma) });
+        }
+        assert_eq!(rng, raw);
     }
 }

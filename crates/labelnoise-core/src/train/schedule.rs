@@ -3,6 +3,10 @@
 /// Steps 0 and `total` and up to `points − 2` steps in between, spaced evenly in log(step):
 /// round(total^(k/(points−2))) for k = 0..=points−2, plus 0; strictly increasing, without
 /// duplicates (so short runs get fewer points). `points < 2` is treated as 2.
+///
+/// These are the rows of `metrics.csv` (docs/formats.md#metricscsv); log spacing shows
+/// both time scales of the paper's Figure 2, the fit (~1/η steps) and the slow phase
+/// (~1/(η²σ²) steps), on one axis. Checked by `tests::includes_ends_and_increases`.
 pub fn log_spaced_steps(total: u64, points: usize) -> Vec<u64> {
     let mut out = vec![0];
     if total == 0 {

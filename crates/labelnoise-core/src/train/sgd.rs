@@ -1,8 +1,8 @@
 //! The general SGD step of paper eq. 3 for any network, allocation-free.
 //!
 //! One step at sample (x_i, y_i) with noise Z: e = h(x_i, θ) − y_i − Z and
-//! θ ← θ − η · 2e · ∇_θ h(x_i, θ) (SPEC §1; the loss Σ_i (h − y_i)² has no 1/2 and no 1/n).
-//! Here g = (2η)·e and every trainable parameter moves by −g·∂h/∂θ_k.
+//! θ ← θ − η · 2e · ∇_θ h(x_i, θ) (docs/conventions.md#training; the loss Σ_i (h − y_i)²
+//! has no 1/2 and no 1/n). Here g = (2η)·e and every trainable parameter moves by −g·∂h/∂θ_k.
 //!
 //! The step works on the flat θ directly. Forward: z_l = W_l a_l + b_l, a_{l+1} = φ_l(z_l);
 //! backward: δ_{L−1} = 1, g_l = W_lᵀ δ_l, δ_{l−1} = φ'(z_{l−1}) ⊙ g_l; the gradient of W_l
