@@ -8,10 +8,15 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
-use super::common::{grid, shape_of, sup_distance, x_range, Setup};
-use super::fig2::{fit_index, index_at, trajectory, Trajectory, NEAR_ZERO};
-use super::{fig1_data, Claim, Options};
-use crate::error::Result;
+use labelnoise_core::error::Result;
+
+use crate::common::{
+    data_series, fig1_data, fig1_data_points, figure, grid, setup_text, shape_of, sup_distance,
+    x_range, Setup,
+};
+use crate::fig2::{curve, fit_index, index_at, trajectory, Trajectory, NEAR_ZERO};
+use crate::plot::{color, Figure, Legend, Panel, Series, Style};
+use crate::{Claim, Options, Report};
 
 /// The result of `reproduce one-layer`.
 #[derive(Clone, Debug, Serialize)]
@@ -54,7 +59,7 @@ pub fn run(opts: &Options) -> Result<OneLayer> {
     let two_layer = both.pop().expect("two runs");
     let one_layer = both.pop().expect("two runs");
     let near_zero = NEAR_ZERO * one_layer.snapshots[0].loss;
-    let minimal = crate::builtin::model("fig1-minimal").expect("built in");
+    let minimal = labelnoise_core::builtin::model("fig1-minimal").expect("built in");
     let min = shape_of(&minimal, &data, setup.jump_threshold)?
         .0
         .min_convexity_changes;
@@ -127,5 +132,131 @@ pub fn run(opts: &Options) -> Result<OneLayer> {
         one_layer,
         two_layer,
         claims,
+    })
+}
+
+/// `reproduce one-layer`: [`run`], then its report section.
+pub struct OneLayerExperiment;
+
+impl crate::Experiment for OneLayerExperiment {
+    fn name(&self) -> &'static str {
+        "one-layer"
+    }
+
+    fn description(&self) -> &'static str {
+        "Only the output layer trainable: reg is constant and nothing simplifies"
+    }
+
+    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+        report(&run(opts)?)
+    }
+}
+
+// The report section: figures, tables and the claims.
+
+fn report(r: &OneLayer) -> anyhow::Result<Report> {
+    let runs = [
+        ("output layer only", &r.one_layer, color(1)),
+        ("both layers", &r.two_layer, color(0)),
+    ];
+    let series = |f: &dyn Fn(&crate::fig2::Snapshot) -> f64| {
+        runs.iter()
+            .map(|(label, t, c)| Series::new(Some(label), curve(t, f), *c, Style::Line))
+            .collect::<Vec<_>>()
+    };
+    let mut fn_series: Vec<Series> = runs
+        .iter()
+        .map(|(label, t, c)| {
+            let last = t.snapshots.last().expect("snapshots");
+            Series::new(
+                Some(&format!("{label}, end")),
+                t.grid
+                    .iter()
+                    .copied()
+                    .zip(last.samples.iter().copied())
+                    .collect(),
+                *c,
+                Style::Line,
+            )
+        })
+        .collect();
+    fn_series.push(data_series(&fig1_data_points()));
+    let fig = Figure {
+        name: "one-layer".into(),
+        title: "One trainable layer vs two, both with label noise (same initialisation)".into(),
+        panels: vec![
+            Panel {
+                title: "implicit regularizer reg".into(),
+                x_label: "iteration".into(),
+                y_label: "reg = (1/n) sum ||grad h||^2".into(),
+                x_log: true,
+                y_log: true,
+                series: series(&|s| s.reg),
+                ..Panel::default()
+            },
+            Panel {
+                title: "convexity changes (projected)".into(),
+                x_label: "iteration".into(),
+                y_label: "convexity changes".into(),
+                x_log: true,
+                legend: Legend::LowerLeft,
+                series: series(&|s| {
+                    if s.on_manifold {
+                        s.convexity_changes as f64
+                    } else {
+                        f64::NAN
+                    }
+                }),
+                ..Panel::default()
+            },
+            Panel {
+                title: "curve length (projected)".into(),
+                x_label: "iteration".into(),
+                y_label: "curve length on [x_1, x_n]".into(),
+                x_log: true,
+                legend: Legend::LowerLeft,
+                series: series(&|s| {
+                    if s.on_manifold {
+                        s.curve_length
+                    } else {
+                        f64::NAN
+                    }
+                }),
+                ..Panel::default()
+            },
+            Panel {
+                title: "final functions (projected)".into(),
+                x_label: "x".into(),
+                y_label: "f(x)".into(),
+                series: fn_series,
+                legend: Legend::LowerRight,
+                ..Panel::default()
+            },
+        ],
+        cols: 2,
+        panel_size: (620, 420),
+    };
+    let intro = vec![
+        setup_text(&r.setup),
+        "Here both runs use label noise. `output layer only`: the hidden layer is frozen at its \
+         initialisation and only the output weights, output bias and skip weight train, so h is \
+         linear in theta, grad h does not depend on theta, reg is constant, and every update lies \
+         in the row space of J: the zero-loss function SGD finds never moves. `both layers`: the \
+         same network, initialisation and noise with the hidden layer trainable."
+            .to_string(),
+    ];
+    Ok(Report {
+        title: "Only the output layer trainable: no implicit regularization".into(),
+        intro,
+        claims: r.claims.clone(),
+        results: serde_json::to_value(r)?,
+        figures: vec![figure(
+            fig,
+            "reg (log-log), convexity changes and curve length of the projected function against \
+             iteration, and the final functions, for the one-trainable-layer network (orange) and \
+             the two-layer network (blue)."
+                .into(),
+        )],
+        notes: vec![],
     })
 }
