@@ -755,7 +755,7 @@ impl crate::Experiment for DeepExperiment {
     }
 
     fn description(&self) -> &'static str {
-        "Depth 3 and 4 ReLU networks: the section 1.1 conjecture on convexity changes"
+        "Depth 3 and 4 ReLU networks: the §1.1 conjecture on convexity changes"
     }
 
     fn run(&self, opts: &Options) -> anyhow::Result<Report> {

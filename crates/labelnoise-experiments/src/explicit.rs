@@ -420,7 +420,7 @@ impl crate::Experiment for ExplicitExperiment {
     }
 
     fn description(&self) -> &'static str {
-        "Explicit eta lambda grad reg term against label noise: speed-up and end points"
+        "Explicit η λ ∇reg term against label noise: speed-up and end points"
     }
 
     fn run(&self, opts: &Options) -> anyhow::Result<Report> {

@@ -281,7 +281,7 @@ impl crate::Experiment for Fig1Experiment {
     }
 
     fn description(&self) -> &'static str {
-        "Figure 1: plain SGD keeps wiggles, label noise ends at the simplest fit"
+        "Figure 1: plain SGD keeps its wiggles, label noise ends at the fewest-kink fit"
     }
 
     fn run(&self, opts: &Options) -> anyhow::Result<Report> {

@@ -289,7 +289,7 @@ impl crate::Experiment for Lemma5Experiment {
     }
 
     fn description(&self) -> &'static str {
-        "Lemma 5: variance eta sigma^2 in every gamma > 0 direction"
+        "Lemma 5: variance η σ² in every direction with γ > 0"
     }
 
     fn run(&self, opts: &Options) -> anyhow::Result<Report> {

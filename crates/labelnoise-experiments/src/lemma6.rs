@@ -302,7 +302,7 @@ impl crate::Experiment for Lemma6Experiment {
     }
 
     fn description(&self) -> &'static str {
-        "Lemma 6: null-space drift -T eta^2 sigma^2 g_N and its eta^2 scaling"
+        "Lemma 6: drift −T η² σ² g_N in the null space, and its η² scaling"
     }
 
     fn run(&self, opts: &Options) -> anyhow::Result<Report> {

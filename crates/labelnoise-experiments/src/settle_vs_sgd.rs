@@ -312,7 +312,7 @@ impl crate::Experiment for SettleExperiment {
     }
 
     fn description(&self) -> &'static str {
-        "settle against long label-noise SGD from the same starts"
+        "Settle against long label-noise SGD from the same starts: reg, function, time"
     }
 
     fn run(&self, opts: &Options) -> anyhow::Result<Report> {
