@@ -19,6 +19,9 @@
 //! sampling) through [`network_shape_report`], its reg and Theorem 2 verdict from
 //! [`analyze`]. The region walk itself is checked on every measured network against
 //! dense evaluation of the network ([`WalkCheck`]).
+//!
+//! Paper claim checked: the §1.1 conjecture that Theorem 1 extends to deeper ReLU
+//! networks (an open question: answered yes or no).
 
 use rayon::prelude::*;
 use serde::Serialize;

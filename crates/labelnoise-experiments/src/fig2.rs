@@ -3,6 +3,10 @@
 //! convexity changes are measured on the function projected back onto the zero-loss
 //! manifold (the raw label-noise function jitters by O(√(ησ²))); the raw length is kept
 //! beside it.
+//!
+//! Paper claim checked: Figure 2: the training loss reaches zero first; with label
+//! noise the curve length and the convexity changes then keep falling (the slow phase,
+//! at rate η²σ²), while plain SGD stops where it converged.
 
 use rayon::prelude::*;
 use serde::Serialize;

@@ -39,6 +39,9 @@
 //! is tested ([`project_to_manifold`]). Draw `d` of target k uses seeds derived from
 //! (k, d) for the target and (k, n, d) for the inputs and the network, so every cell is
 //! reproducible alone.
+//!
+//! Paper claim checked: §1, after Theorem 1: stable solutions on k-piece targets have
+//! test error O(k/n).
 
 use rayon::prelude::*;
 use serde::Serialize;

@@ -22,6 +22,9 @@
 //! changes. The mean over seeds of P_N(θ(T) − θ*) (P_N at θ*) is compared with
 //! −T η² σ² g_N for several η at fixed K (T ∝ 1/η), so the drift per step should
 //! scale as η².
+//!
+//! Paper claim checked: Lemma 6: in the null space of J the parameters drift by −T η²
+//! σ² g_N, gradient descent on reg at rate η²σ².
 
 use rayon::prelude::*;
 use serde::Serialize;

@@ -3,6 +3,9 @@
 //! SGD with label noise moves θ only within the row space of J: the zero-loss function it
 //! finds never changes (the remark under the paper's Figure 1). The same network with
 //! both layers trainable, from the same initialisation and noise, simplifies.
+//!
+//! Paper claim checked: the remark under Figure 1: with a single layer of trainable
+//! weights the implicit regularization does not occur (reg is constant).
 
 use rayon::prelude::*;
 use serde::Serialize;

@@ -18,6 +18,10 @@
 //! Two data sets: the built-in `fig1`, and `v8`, eight points of y = |x| at
 //! x = ±0.3, ±0.7, ±1.1, ±1.5, whose fewest-kink interpolant has one convex kink in the
 //! gap (−0.3, 0.3), free to sit anywhere inside it.
+//!
+//! Paper claim checked: Theorem 2 and Lemma 6 (label-noise SGD descends reg along the
+//! zero-loss manifold to a non-repellent point), used as a guarantee of this
+//! implementation: `settle` reaches the same kind of end point, as low in reg, faster.
 
 use std::time::Instant;
 
