@@ -947,7 +947,7 @@ fn report(r: &Deep) -> anyhow::Result<Report> {
                 100.0 * a.fraction_theorem1,
                 a.convexity_changes,
                 a.convexity_changes_coarse,
-                crate::deep::COARSE_THRESHOLD,
+                COARSE_THRESHOLD,
                 100.0 * a.fraction_min_convexity_coarse,
                 a.kinks_inside,
                 a.median_reg,

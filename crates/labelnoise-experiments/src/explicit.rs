@@ -435,7 +435,6 @@ impl crate::Experiment for ExplicitExperiment {
 // The report section: figures, tables and the claims.
 
 fn report(r: &Explicit) -> anyhow::Result<Report> {
-    use crate::explicit::{Point, Run};
     let series = |f: &dyn Fn(&Point) -> f64, manifold: bool| -> Vec<Series> {
         r.runs
             .iter()

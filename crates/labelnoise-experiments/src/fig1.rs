@@ -296,7 +296,7 @@ impl crate::Experiment for Fig1Experiment {
 // The report section: figures, tables and the claims.
 
 fn report(r: &Fig1) -> anyhow::Result<Report> {
-    let panel = |title: &str, runs: &[crate::fig1::FinalRun]| {
+    let panel = |title: &str, runs: &[FinalRun]| {
         let mut series: Vec<Series> = runs
             .iter()
             .enumerate()
@@ -332,14 +332,13 @@ fn report(r: &Fig1) -> anyhow::Result<Report> {
         cols: 2,
         panel_size: (620, 480),
     };
-    let cc = |rs: &[crate::fig1::FinalRun]| {
+    let cc = |rs: &[FinalRun]| {
         rs.iter()
             .map(|x| x.shape.convexity_changes.to_string())
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let nonsmooth =
-        |rs: &[crate::fig1::FinalRun]| rs.iter().filter(|x| x.nonsmooth_units > 0).count();
+    let nonsmooth = |rs: &[FinalRun]| rs.iter().filter(|x| x.nonsmooth_units > 0).count();
     let failing: Vec<String> = r
         .noise
         .iter()

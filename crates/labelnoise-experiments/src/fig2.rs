@@ -320,7 +320,7 @@ impl crate::Experiment for Fig2Experiment {
 // The report section: figures, tables and the claims.
 
 /// (step, value) pairs of a trajectory, steps ≥ 1 (log axes).
-pub(crate) fn curve(t: &Trajectory, f: impl Fn(&crate::fig2::Snapshot) -> f64) -> Vec<(f64, f64)> {
+pub(crate) fn curve(t: &Trajectory, f: impl Fn(&Snapshot) -> f64) -> Vec<(f64, f64)> {
     t.snapshots
         .iter()
         .filter(|s| s.step >= 1)
@@ -328,6 +328,7 @@ pub(crate) fn curve(t: &Trajectory, f: impl Fn(&crate::fig2::Snapshot) -> f64) -
         .collect()
 }
 
+/// A horizontal line at height `y` across a trajectory's steps (log axes).
 pub(crate) fn hline(t: &Trajectory, y: f64) -> Vec<(f64, f64)> {
     let last = t.snapshots.last().map_or(1, |s| s.step.max(1)) as f64;
     vec![(1.0, y), (last, y)]
@@ -342,9 +343,8 @@ fn report(r: &Fig2) -> anyhow::Result<Report> {
         .unwrap_or(0.0);
     let mut panels = Vec::new();
     let runs = [("plain SGD", &r.plain), ("label noise", &r.noise)];
-    let fit_step = |t: &Trajectory| {
-        crate::fig2::fit_index(t, r.near_zero_loss).map_or(u64::MAX, |k| t.snapshots[k].step)
-    };
+    let fit_step =
+        |t: &Trajectory| fit_index(t, r.near_zero_loss).map_or(u64::MAX, |k| t.snapshots[k].step);
     for (label, t) in runs {
         panels.push(Panel {
             title: format!("{label}: training loss"),
@@ -440,7 +440,7 @@ fn report(r: &Fig2) -> anyhow::Result<Report> {
     };
     // The functions at the fit, and at the end.
     let near = r.near_zero_loss;
-    let at_fit = |t: &Trajectory| crate::fig2::fit_index(t, near).unwrap_or(0);
+    let at_fit = |t: &Trajectory| fit_index(t, near).unwrap_or(0);
     let fn_panel = |label: &str, t: &Trajectory| {
         let k = at_fit(t);
         let last = t.snapshots.len() - 1;
@@ -499,7 +499,7 @@ fn report(r: &Fig2) -> anyhow::Result<Report> {
              ~eta sigma^2 x (size of the gradients): it falls from ~0.1-0.7 to ~0.002-0.01 as reg falls \
              from {:.0} to {:.1} during the slow phase.",
             r.seed,
-            crate::fig2::NEAR_ZERO,
+            NEAR_ZERO,
             r.near_zero_loss,
             m("loss-near-zero-first", "fit_step_plain"),
             m("loss-near-zero-first", "fit_step_noise"),

@@ -450,8 +450,7 @@ fn report(r: &Lemma6) -> anyhow::Result<Report> {
         gmin,
         r.horizon
     )];
-    let mut by_sigma: Vec<&crate::lemma6::AtRate> =
-        r.sigma_check.iter().chain(r.rates.last()).collect();
+    let mut by_sigma: Vec<&AtRate> = r.sigma_check.iter().chain(r.rates.last()).collect();
     by_sigma.sort_by(|a, b| a.noise.total_cmp(&b.noise));
     let notes = vec![r
         .rates

@@ -259,7 +259,7 @@ fn report(r: &Theorem1) -> anyhow::Result<Report> {
             .map(|x| x.null_reg_grad_norm)
             .collect::<Vec<_>>(),
     );
-    let v = |c: &crate::theorem1::VerdictCounts| {
+    let v = |c: &VerdictCounts| {
         format!(
             "{} repellent, {} non-repellent, {} not interpolating; {} with a live kink on a data point",
             c.repellent, c.non_repellent, c.not_interpolating, c.nonsmooth

@@ -463,7 +463,6 @@ impl crate::Experiment for Theorem3Experiment {
 // The report section: figures, tables and the claims.
 
 fn report(r: &Theorem3) -> anyhow::Result<Report> {
-    use crate::theorem3::Run;
     let s = &r.setup;
     let scatter = |title: &str, noise: &[Run], plain: &[Run], legend: Legend| {
         let (Some(n), Some(p)) = (noise.first(), plain.first()) else {
@@ -567,7 +566,7 @@ fn report(r: &Theorem3) -> anyhow::Result<Report> {
                     l.dead,
                     l.loss,
                     x.settled.loss,
-                    crate::theorem3::SETTLE_STEPS,
+                    SETTLE_STEPS,
                     if l.theorem3 { "holds" } else { "fails" },
                     x.theorem3_from
                         .map_or("-".to_string(), |t| t.to_string()),
