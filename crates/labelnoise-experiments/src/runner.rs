@@ -18,8 +18,9 @@ pub trait Progress {
     /// Experiment `name` starts.
     fn started(&mut self, name: &str, opts: &Options);
     /// Experiment `name` finished after `wall_seconds`, its figures drawn, with these
-    /// claims.
-    fn finished(&mut self, name: &str, claims: &[Claim], wall_seconds: f64);
+    /// claims. An error (say, printing to a closed pipe) stops the run before anything
+    /// more is written, and [`run_experiments`] returns it.
+    fn finished(&mut self, name: &str, claims: &[Claim], wall_seconds: f64) -> std::io::Result<()>;
 }
 
 /// A [`Progress`] that ignores everything.
@@ -27,7 +28,9 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {
     fn started(&mut self, _: &str, _: &Options) {}
-    fn finished(&mut self, _: &str, _: &[Claim], _: f64) {}
+    fn finished(&mut self, _: &str, _: &[Claim], _: f64) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What [`run_experiments`] found and wrote.
@@ -91,7 +94,7 @@ pub fn run_experiments(
             figures,
             notes: report.notes,
         };
-        progress.finished(name, &section.claims, wall);
+        progress.finished(name, &section.claims, wall)?;
         results.push(json!({
             "experiment": name,
             "pass": section.pass(),

@@ -316,9 +316,10 @@ impl Progress for Log {
     fn started(&mut self, name: &str, opts: &Options) {
         self.0.push(format!("start {name} quick={}", opts.quick));
     }
-    fn finished(&mut self, name: &str, claims: &[Claim], wall_seconds: f64) {
+    fn finished(&mut self, name: &str, claims: &[Claim], wall_seconds: f64) -> std::io::Result<()> {
         assert!(wall_seconds >= 0.0);
         self.0.push(format!("end {name} {}", claims.len()));
+        Ok(())
     }
 }
 

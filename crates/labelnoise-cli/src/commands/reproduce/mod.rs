@@ -46,8 +46,6 @@ fn experiment_names() -> PossibleValuesParser {
 struct Spinner<'a> {
     bar: Option<indicatif::ProgressBar>,
     out: &'a mut dyn Write,
-    /// The first failed write to `out`, reported after the run.
-    error: Option<std::io::Error>,
 }
 
 impl Spinner<'_> {
@@ -72,13 +70,17 @@ impl Progress for Spinner<'_> {
         }
     }
 
-    fn finished(&mut self, name: &str, claims: &[Claim], _wall_seconds: f64) {
+    fn finished(
+        &mut self,
+        name: &str,
+        claims: &[Claim],
+        _wall_seconds: f64,
+    ) -> std::io::Result<()> {
         self.clear();
         for c in claims {
-            if let Err(e) = writeln!(self.out, "{name}: {} {}", c.verdict(), c.name) {
-                self.error.get_or_insert(e);
-            }
+            writeln!(self.out, "{name}: {} {}", c.verdict(), c.name)?;
         }
+        Ok(())
     }
 }
 
@@ -92,16 +94,9 @@ pub fn run(args: &ReproduceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let opts = Options::new(args.quick);
     let dir = Path::new(&args.out);
     check_output_dir(dir, "--out", args.force)?;
-    let mut spinner = Spinner {
-        bar: None,
-        out,
-        error: None,
-    };
+    let mut spinner = Spinner { bar: None, out };
     let result = run_experiments(&args.name, &experiments, &opts, dir, &mut spinner);
     spinner.clear();
-    if let Some(e) = spinner.error {
-        return Err(e.into());
-    }
     let summary = result?;
     writeln!(
         out,
