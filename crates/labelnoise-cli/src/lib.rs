@@ -1,11 +1,10 @@
-//! The `labelnoise` command line: argument parsing, rendering, and writing files. The
-//! science lives in `labelnoise-core`.
+//! The `labelnoise` command line: argument parsing, progress, and writing files. The
+//! science lives in `labelnoise-core`, the paper's experiments (with their figures and
+//! reports) in `labelnoise-experiments`.
 
 pub mod cli;
 pub mod commands;
 pub mod output;
-pub mod plot;
-pub mod report;
 
 use std::ffi::OsString;
 

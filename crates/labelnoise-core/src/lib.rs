@@ -20,8 +20,10 @@
 //! - [`analysis`]: all of the above for one network and data set;
 //! - [`files`]: atomic writes and output directories;
 //! - [`train`]: SGD with label noise (paper eq. 3), fused and general kernels, metrics;
-//! - [`settle`]: descent on reg along the zero-loss manifold to a non-repellent point;
-//! - [`experiments`]: the runs behind `labelnoise reproduce`, with their claims.
+//! - [`settle`]: descent on reg along the zero-loss manifold to a non-repellent point.
+//!
+//! The paper's experiments (the runs behind `labelnoise reproduce`) live in the
+//! `labelnoise-experiments` crate, built on this one.
 //!
 //! The library never prints and never exits; every failure on user data is an
 //! [`Error`] that names the file and field.
@@ -32,7 +34,6 @@ pub mod builtin;
 pub mod data;
 pub mod derivatives;
 pub mod error;
-pub mod experiments;
 pub mod files;
 pub mod kernels;
 pub mod memory;

@@ -1031,17 +1031,21 @@ impl Ctx<'_> {
     }
 }
 
-/// Minimum-norm least squares with A = [J; C] from the thin SVD Aᵀ = U S Vᵀ
-/// (so A = V S Uᵀ and A⁺ r = U S⁺ Vᵀ r).
-pub(crate) struct MinNorm {
+/// Minimum-norm least squares: the smallest δ minimising ||A δ − r|| (δ = A⁺ r), for a
+/// tall-or-wide A (m rows, p columns; settle uses A = [J; C], the Jacobian and the
+/// pinned constraints), from the thin SVD Aᵀ = U S Vᵀ (so A = V S Uᵀ and
+/// A⁺ r = U S⁺ Vᵀ r). Factor once with [`MinNorm::new`], then [`MinNorm::solve`] for
+/// any right-hand side.
+pub struct MinNorm {
     u: Mat<f64>,
     s: Vec<f64>,
     v: Mat<f64>,
 }
 
 impl MinNorm {
-    /// Factors Aᵀ, given column-major as p x m.
-    pub(crate) fn new(at: &[f64], p: usize, m: usize) -> Result<Self> {
+    /// Factors Aᵀ, given column-major as p x m (column i is row i of A); an
+    /// [`Error::Linalg`] when the SVD does not converge.
+    pub fn new(at: &[f64], p: usize, m: usize) -> Result<Self> {
         let a = MatRef::from_column_major_slice(at, p, m);
         let svd = a.thin_svd().map_err(|e| {
             Error::Linalg(format!(
@@ -1061,7 +1065,7 @@ impl MinNorm {
     /// f(s) = s / (s² + λ) (Levenberg–Marquardt, λ > 0).
     /// A⁺ r over the singular values above `rcond` times the largest; with `lambda` > 0
     /// instead the damped least-squares solution (1/s replaced by s / (s² + λ)).
-    pub(crate) fn solve(&self, r: &[f64], rcond: f64, lambda: f64) -> Vec<f64> {
+    pub fn solve(&self, r: &[f64], rcond: f64, lambda: f64) -> Vec<f64> {
         let p = self.u.nrows();
         let s_max = self.s.iter().copied().fold(0.0f64, f64::max);
         let mut out = vec![0.0; p];

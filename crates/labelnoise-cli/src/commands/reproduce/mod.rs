@@ -1,43 +1,24 @@
 //! `labelnoise reproduce NAME --out DIR [--quick]`: runs an experiment of
-//! `labelnoise_core::experiments`, draws its figures (PNG and SVG), and writes
-//! `summary.json` (every claim with a boolean `pass`), `report.md` and `report.html`.
-//! Exits with status 1 when a claim fails, naming the failing claims.
+//! `labelnoise_experiments::REGISTRY` (or all of them), which draws its figures (PNG and
+//! SVG) and writes `summary.json` (every claim with a boolean `pass`), `report.md` and
+//! `report.html`. Prints one line per claim; exits with status 1 when a claim of the
+//! paper fails, naming the failing claims.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::time::Instant;
 
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::Args;
-use labelnoise_core::experiments::{
-    self, explicit::Explicit, fig1::Fig1, fig2::Fig2, fig2::Trajectory, lemma5::Lemma5,
-    lemma6::Lemma6, one_layer::OneLayer, theorem1::Theorem1, theorem3::Theorem3, ClaimKind,
-    Options, Outcome,
+use labelnoise_core::files::check_output_dir;
+use labelnoise_experiments::{
+    find, run_experiments, Claim, Experiment, Options, Progress, REGISTRY,
 };
-use serde_json::json;
-
-use crate::plot::{color, render, Figure, Legend, Panel, Series, Style};
-use crate::report::{html, markdown, RenderedFigure, Section};
-use crate::UsageError;
-use labelnoise_core::files::{check_output_dir, write_atomic};
-
-mod deep;
-mod explicit;
-mod fig1;
-mod fig2;
-mod generalization;
-mod lemma5;
-mod lemma6;
-mod one_layer;
-mod settle_vs_sgd;
-mod theorem1;
-mod theorem3;
 
 /// `labelnoise reproduce`.
 #[derive(Debug, Args)]
 pub struct ReproduceArgs {
-    /// The experiment: fig1, fig2, one-layer, theorem1, theorem3, lemma5, lemma6, explicit,
-    /// generalization, deep, settle, or all.
-    #[arg(value_name = "NAME")]
+    /// The experiment, or `all` to run every one in this order.
+    #[arg(value_name = "NAME", value_parser = experiment_names())]
     pub name: String,
     /// Output directory.
     #[arg(long, value_name = "DIR")]
@@ -48,228 +29,99 @@ pub struct ReproduceArgs {
     /// Overwrite a non-empty output directory.
     #[arg(long)]
     pub force: bool,
-    /// Testing aid: multiply every step count by this (the claims are then not expected
-    /// to hold; 1 runs the documented experiment).
-    #[arg(long, value_name = "S", default_value_t = 1.0, hide = true)]
-    pub steps_scale: f64,
 }
 
-/// Runs `reproduce`.
-pub fn run(args: &ReproduceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let names: Vec<&str> = match args.name.as_str() {
-        "all" => experiments::ALL.to_vec(),
-        n if experiments::NAMES.contains(&n) => vec![n],
-        n => {
-            return Err(UsageError(format!(
-                "NAME: unknown experiment {n:?}; available: {}, all",
-                experiments::NAMES.join(", ")
-            ))
-            .into())
-        }
-    };
-    let opts = Options {
-        quick: args.quick,
-        steps_scale: args.steps_scale,
-    };
-    opts.check()?;
-    let dir = Path::new(&args.out);
-    check_output_dir(dir, "--out", args.force)?;
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("{}: cannot create directory: {e}", dir.display()))?;
+/// The values of NAME: every experiment of the registry with its description, then
+/// `all`.
+fn experiment_names() -> PossibleValuesParser {
+    let mut values: Vec<PossibleValue> = REGISTRY
+        .iter()
+        .map(|e| PossibleValue::new(e.name()).help(e.description()))
+        .collect();
+    values.push(PossibleValue::new("all").help("Every experiment above, in this order"));
+    PossibleValuesParser::new(values)
+}
 
-    let start = Instant::now();
-    let mut sections = Vec::new();
-    let mut results = Vec::new();
-    for name in &names {
-        let t = Instant::now();
-        let spinner = if std::io::stderr().is_terminal() {
+/// Shows a spinner on a terminal while an experiment runs, then prints its claims.
+struct Spinner<'a> {
+    bar: Option<indicatif::ProgressBar>,
+    out: &'a mut dyn Write,
+}
+
+impl Spinner<'_> {
+    fn clear(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Spinner<'_> {
+    fn started(&mut self, name: &str, opts: &Options) {
+        self.clear();
+        if std::io::stderr().is_terminal() {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_message(format!(
                 "{name}: running{}",
                 if opts.quick { " (quick)" } else { "" }
             ));
             bar.enable_steady_tick(std::time::Duration::from_millis(200));
-            bar
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
-        let outcome = experiments::run(name, &opts);
-        spinner.finish_and_clear();
-        let outcome = outcome?;
-        let wall = t.elapsed().as_secs_f64();
-        let section = section(&outcome, wall, dir)?;
-        for c in &section.claims {
-            writeln!(out, "{name}: {} {}", c.verdict(), c.name)?;
+            self.bar = Some(bar);
         }
-        results.push(json!({
-            "experiment": name,
-            "pass": section.pass(),
-            "wall_seconds": wall,
-            "claims": section.claims,
-            "results": outcome,
-        }));
-        sections.push(section);
     }
-    let total = start.elapsed().as_secs_f64();
-    let pass = sections.iter().all(Section::pass);
-    let summary = json!({
-        "name": args.name,
-        "version": env!("CARGO_PKG_VERSION"),
-        "quick": args.quick,
-        "steps_scale": args.steps_scale,
-        "pass": pass,
-        "wall_seconds": total,
-        "claims": sections.iter().flat_map(|s| s.claims.iter().map(move |c| json!({
-            "experiment": s.name, "name": c.name, "kind": c.kind, "expectation": c.expectation,
-            "measured": c.measured, "pass": c.pass}))).collect::<Vec<_>>(),
-        "experiments": results,
-    });
-    let mut text = serde_json::to_string_pretty(&summary)?;
-    text.push('\n');
-    write_atomic(&dir.join("summary.json"), text.as_bytes())?;
-    let title = format!(
-        "labelnoise reproduce {}{}",
-        args.name,
-        if args.quick { " --quick" } else { "" }
-    );
-    let header = header(args, total);
-    write_atomic(
-        &dir.join("report.md"),
-        markdown(&title, &header, &sections).as_bytes(),
-    )?;
-    write_atomic(
-        &dir.join("report.html"),
-        html(&title, &header, &sections).as_bytes(),
-    )?;
-    let answered_no = sections
-        .iter()
-        .flat_map(|s| &s.claims)
-        .filter(|c| c.kind == ClaimKind::Question && !c.pass)
-        .count();
+
+    fn finished(
+        &mut self,
+        name: &str,
+        claims: &[Claim],
+        _wall_seconds: f64,
+    ) -> std::io::Result<()> {
+        self.clear();
+        for c in claims {
+            writeln!(self.out, "{name}: {} {}", c.verdict(), c.name)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `reproduce`.
+pub fn run(args: &ReproduceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let experiments: Vec<&dyn Experiment> = match find(&args.name) {
+        Some(e) => vec![e],
+        // clap admits only the registry's names and `all`.
+        None => REGISTRY.to_vec(),
+    };
+    let opts = Options::new(args.quick);
+    let dir = Path::new(&args.out);
+    check_output_dir(dir, "--out", args.force)?;
+    let mut spinner = Spinner { bar: None, out };
+    let result = run_experiments(&args.name, &experiments, &opts, dir, &mut spinner);
+    spinner.clear();
+    let summary = result?;
     writeln!(
         out,
-        "{}: {}{} in {total:.1} s; wrote {}",
+        "{}: {}{} in {:.1} s; wrote {}",
         args.name,
-        if pass { "all claims pass" } else { "FAILED" },
-        if answered_no > 0 {
-            format!(" ({answered_no} open question(s) answered no)")
+        if summary.pass {
+            "all claims pass"
+        } else {
+            "FAILED"
+        },
+        if summary.answered_no > 0 {
+            format!(" ({} open question(s) answered no)", summary.answered_no)
         } else {
             String::new()
         },
-        dir.join("report.html").display()
+        summary.wall_seconds,
+        summary.report_html.display()
     )?;
-    if !pass {
-        let failed: Vec<String> = sections
-            .iter()
-            .flat_map(|s| {
-                s.claims
-                    .iter()
-                    .filter(|c| c.fails())
-                    .map(move |c| format!("{}/{}", s.name, c.name))
-            })
-            .collect();
+    if !summary.pass {
         anyhow::bail!(
             "{} claim(s) failed: {} (see {})",
-            failed.len(),
-            failed.join(", "),
-            dir.join("report.md").display()
+            summary.failed.len(),
+            summary.failed.join(", "),
+            summary.report_md.display()
         );
     }
     Ok(())
-}
-
-fn header(args: &ReproduceArgs, total: f64) -> Vec<String> {
-    let mut h = vec![format!(
-        "Blanc, Gupta, Valiant, Valiant, \"Implicit regularization for deep neural networks driven \
-         by an Ornstein-Uhlenbeck like process\", reproduced by labelnoise {} (`labelnoise reproduce {}{}`). \
-         Total wall time {total:.1} s. Every number below is in `summary.json`; every run is \
-         reproducible from its seed. A claim of the paper (or a guarantee of this \
-         implementation) is PASS or FAIL; an open question the paper points at (a conjecture, \
-         or a goal beyond it) is answered YES or NO, and a NO is a result, not a failure.",
-        env!("CARGO_PKG_VERSION"),
-        args.name,
-        if args.quick { " --quick" } else { "" }
-    )];
-    if args.steps_scale != 1.0 {
-        h.push(format!(
-            "Step counts were multiplied by {} (a testing aid): these are not the documented runs.",
-            args.steps_scale
-        ));
-    }
-    h
-}
-
-/// Setup paragraph shared by the 1-D experiments.
-fn setup_text(s: &labelnoise_core::experiments::common::Setup) -> String {
-    format!(
-        "Network: 1 -> {} ReLU -> 1 with output bias and skip unit (the Theorem 1 network), on the \
-         built-in `fig1` data (12 points, four co-linear runs, at least 2 convexity changes). \
-         Initialisation: PyTorch's U(+-1/sqrt(fan_in)) for every layer, then the output weights \
-         multiplied by {}, so c_i ~ U(-3, 3): large output weights make the initial function wiggly \
-         (~35 convexity changes), plain SGD fits the points while keeping those wiggles, and the \
-         contrast the paper shows is visible (with the default scale the plain fits are already \
-         nearly piecewise linear). SGD: eta = {}, label noise +-sigma (Rademacher) with sigma = {}, \
-         so eta^2 sigma^2 = {:.2e}. Step counts from the theory: the fit phase takes ~100/eta = {:.0e} \
-         steps and plain runs get {} steps; the slow phase runs at rate eta^2 sigma^2 (Lemma 6), time \
-         scale 1/(eta^2 sigma^2) = {:.0e} steps, and label-noise runs get {} steps ({:.0} x that). \
-         Kinks and convexity changes ignore slope jumps below {:.0e} of the largest jump inside \
-         (x_1, x_n). Every final network is projected back onto the zero-loss manifold by \
-         Gauss-Newton steps (minimum-norm, at most 50) before it is measured: this removes the \
-         O(sqrt(eta sigma^2)) label-noise jitter without moving along the manifold (to first order).",
-        s.width,
-        s.output_scale,
-        s.lr,
-        s.noise,
-        s.drift_rate(),
-        100.0 / s.lr,
-        s.plain_steps,
-        1.0 / s.drift_rate(),
-        s.noise_steps,
-        s.noise_steps as f64 * s.drift_rate(),
-        s.jump_threshold
-    )
-}
-
-/// The points (x, f(x)) of a function sampled on a grid.
-fn curve(grid: &[f64], samples: &[f64]) -> Vec<(f64, f64)> {
-    grid.iter().copied().zip(samples.iter().copied()).collect()
-}
-
-fn data_series(data: &[(f64, f64)]) -> Series {
-    Series::new(
-        Some("data"),
-        data.to_vec(),
-        plotters::style::BLACK,
-        Style::Points,
-    )
-}
-
-fn fig1_data_points() -> Vec<(f64, f64)> {
-    let d = labelnoise_core::builtin::dataset("fig1").expect("built in");
-    (0..d.len()).map(|i| (d.x(i)[0], d.y(i))).collect()
-}
-
-fn figure(f: Figure, caption: String, dir: &Path) -> anyhow::Result<RenderedFigure> {
-    let (png, _svg) = render(&f, dir)?;
-    Ok(RenderedFigure {
-        name: f.name,
-        caption,
-        png,
-    })
-}
-
-fn section(outcome: &Outcome, wall: f64, dir: &Path) -> anyhow::Result<Section> {
-    match outcome {
-        Outcome::Fig1(r) => fig1::fig1_section(r, wall, dir),
-        Outcome::Fig2(r) => fig2::fig2_section(r, wall, dir),
-        Outcome::OneLayer(r) => one_layer::one_layer_section(r, wall, dir),
-        Outcome::Theorem1(r) => theorem1::theorem1_section(r, wall, dir),
-        Outcome::Theorem3(r) => theorem3::theorem3_section(r, wall, dir),
-        Outcome::Lemma5(r) => lemma5::lemma5_section(r, wall, dir),
-        Outcome::Lemma6(r) => lemma6::lemma6_section(r, wall, dir),
-        Outcome::Explicit(r) => explicit::explicit_section(r, wall, dir),
-        Outcome::Generalization(r) => generalization::generalization_section(r, wall, dir),
-        Outcome::Deep(r) => deep::deep_section(r, wall, dir),
-        Outcome::Settle(r) => settle_vs_sgd::settle_section(r, wall, dir),
-    }
 }

@@ -21,7 +21,7 @@
 //!   up to [`FIT_ATTEMPTS`] times, when it stalls short of [`INTERPOLATION_TOL`]),
 //!   `label-noise` (SGD with label noise through the slow phase, started from the plain
 //!   fit), `settle` (the plain fit moved down reg along the zero-loss manifold,
-//!   [`crate::settle`]), and `interpolant` (the piecewise-linear interpolant of the
+//!   [`labelnoise_core::settle`]), and `interpolant` (the piecewise-linear interpolant of the
 //!   training points, extended linearly beyond them — the connect-the-dots reference);
 //!   label noise and settle start from the same interpolating network, so the
 //!   comparison is between where one interpolant goes with and without the slow phase;
@@ -39,17 +39,24 @@
 //! is tested ([`project_to_manifold`]). Draw `d` of target k uses seeds derived from
 //! (k, d) for the target and (k, n, d) for the inputs and the network, so every cell is
 //! reproducible alone.
+//!
+//! Paper claim checked: §1, after Theorem 1: stable solutions on k-piece targets have
+//! test error O(k/n).
 
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
-use super::common::{grid, project_to_manifold, sample, shape_of, Setup};
-use super::{Claim, Options};
-use crate::data::Dataset;
-use crate::error::Result;
-use crate::settle::{settle, SettleOptions};
-use crate::train::TrainRng;
+use labelnoise_core::data::Dataset;
+use labelnoise_core::error::Result;
+use labelnoise_core::settle::{settle, SettleOptions};
+use labelnoise_core::train::TrainRng;
+
+use crate::common::{
+    data_series, figure, function_curve, grid, project_to_manifold, sample, shape_of, Setup,
+};
+use crate::plot::{color, Figure, Legend, Panel, Series, Style};
+use crate::{Claim, Options, Report};
 
 /// The numbers of pieces of the targets.
 pub const PIECES: [usize; 3] = [2, 4, 8];
@@ -277,7 +284,7 @@ fn target_seed(pieces: usize, draw: usize) -> u64 {
 /// Measures a network: projects it onto the zero-loss manifold and tests it.
 fn measure_net(
     method: &str,
-    net: &crate::Network,
+    net: &labelnoise_core::Network,
     data: &Dataset,
     setup: &Setup,
     test: &[f64],
@@ -294,7 +301,7 @@ fn measure_net(
         min_convexity_changes: Some(shape.min_convexity_changes),
         theorem1: Some(shape.theorem1),
         max_abs_residual: Some(shape.max_abs_residual),
-        reg: Some(crate::regularizer::reg(&proj, data)?),
+        reg: Some(labelnoise_core::regularizer::reg(&proj, data)?),
         settle_outcome,
         samples,
     })
@@ -304,7 +311,11 @@ fn measure_net(
 /// initialisation (seeds `seed + 1_000_000 · attempt`) up to [`FIT_ATTEMPTS`] times; SGD
 /// on 1-D ReLU networks has bad local minima (a stretch of the data with no live unit
 /// to bend the function). Returns the last attempt's network and the attempts made.
-fn fit_with_restarts(data: &Dataset, setup: &Setup, seed: u64) -> Result<(crate::Network, usize)> {
+fn fit_with_restarts(
+    data: &Dataset,
+    setup: &Setup,
+    seed: u64,
+) -> Result<(labelnoise_core::Network, usize)> {
     let mut attempt = 0;
     loop {
         let s = seed + 1_000_000 * attempt as u64;
@@ -325,19 +336,19 @@ pub const FIT_ATTEMPTS: usize = 4;
 /// Plain SGD from `init` until it fits (max_i |h(x_i) − y_i| ≤ [`FIT_TOL`], checked every
 /// [`FIT_CHECK`] steps) or for `setup.plain_steps` steps.
 fn train_until_fit(
-    init: crate::Network,
+    init: labelnoise_core::Network,
     data: &Dataset,
     setup: &Setup,
     seed: u64,
-) -> Result<crate::Network> {
+) -> Result<labelnoise_core::Network> {
     let cfg = setup.config(seed, 0.0, setup.plain_steps);
     let valid = cfg.check(&init, data)?;
-    let mut trainer = crate::train::Trainer::new(init, data.clone(), valid);
+    let mut trainer = labelnoise_core::train::Trainer::new(init, data.clone(), valid);
     let mut done = 0;
     while done < setup.plain_steps {
         done = (done + FIT_CHECK).min(setup.plain_steps);
-        if let crate::train::RunStatus::Diverged { step } = trainer.run_until(done) {
-            return Err(crate::error::Error::parameter(
+        if let labelnoise_core::train::RunStatus::Diverged { step } = trainer.run_until(done) {
+            return Err(labelnoise_core::error::Error::parameter(
                 "--lr",
                 format!("plain SGD diverged at step {step} (seed {seed})"),
             ));
@@ -387,7 +398,7 @@ pub fn draw(setup: &Setup, pieces: usize, size: usize, d: usize, test: &[f64]) -
     let (plain, attempts) = fit_with_restarts(&data, setup, seed)?;
     // Label noise and settle both start from the plain fit: the comparison is between
     // where the same interpolant goes with and without the slow phase.
-    let noise = super::common::train_with_snapshots(
+    let noise = crate::common::train_with_snapshots(
         plain.clone(),
         &data,
         &setup.config(seed, setup.noise, setup.noise_steps),
@@ -406,7 +417,9 @@ pub fn draw(setup: &Setup, pieces: usize, size: usize, d: usize, test: &[f64]) -
         },
     ) {
         Ok(r) => (r.network, r.outcome.name().to_string()),
-        Err(crate::error::Error::Linalg(_)) => (plain_proj.clone(), "linalg-error".to_string()),
+        Err(labelnoise_core::error::Error::Linalg(_)) => {
+            (plain_proj.clone(), "linalg-error".to_string())
+        }
         Err(e) => return Err(e),
     };
 
@@ -612,6 +625,254 @@ fn claims(cells: &[Cell], slopes: &[Slope], draws: usize) -> Vec<Claim> {
         ratios.len() >= 6 && geo >= 1.0,
     ));
     claims
+}
+
+/// `reproduce generalization`: [`run`], then its report section.
+pub struct GeneralizationExperiment;
+
+impl crate::Experiment for GeneralizationExperiment {
+    fn name(&self) -> &'static str {
+        "generalization"
+    }
+
+    fn description(&self) -> &'static str {
+        "Test error against n on random k-piece targets, per method"
+    }
+
+    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+        report(&run(opts)?)
+    }
+}
+
+// The report section: figures, tables and the claims.
+
+fn cell<'a>(r: &'a Generalization, method: &str, k: usize, n: usize) -> Option<&'a Cell> {
+    r.cells
+        .iter()
+        .find(|c| c.method == method && c.pieces == k && c.size == n)
+}
+
+fn report(r: &Generalization) -> anyhow::Result<Report> {
+    let curve = |method: &str, k: usize, f: &dyn Fn(&Cell) -> f64| -> Vec<(f64, f64)> {
+        SIZES
+            .iter()
+            .filter_map(|&n| cell(r, method, k, n).map(|c| (n as f64, f(c))))
+            .filter(|(_, y)| *y > 0.0 && y.is_finite())
+            .collect()
+    };
+    let mut panels = Vec::new();
+    for (what, f, label) in [
+        (
+            "test MSE",
+            &(|c: &Cell| c.mse) as &dyn Fn(&Cell) -> f64,
+            "mean (f - g)^2 on [-1, 1]",
+        ),
+        (
+            "wrong fraction",
+            &|c: &Cell| c.wrong_fraction,
+            "fraction with |f - g| > 0.01",
+        ),
+    ] {
+        for &k in &PIECES {
+            let mut series: Vec<Series> = METHODS
+                .iter()
+                .enumerate()
+                .map(|(i, m)| Series::new(Some(m), curve(m, k, f), color(i), Style::Line))
+                .collect();
+            if what == "wrong fraction" {
+                // The paper's k/n, anchored at the interpolant's value at the smallest n.
+                if let Some(c) = cell(r, "interpolant", k, SIZES[0]) {
+                    let y0 = c.wrong_fraction;
+                    let n0 = SIZES[0] as f64;
+                    series.push(Series::new(
+                        Some("slope -1"),
+                        SIZES
+                            .iter()
+                            .map(|&n| (n as f64, y0 * n0 / n as f64))
+                            .collect(),
+                        plotters::style::BLACK,
+                        Style::Dashed,
+                    ));
+                }
+            }
+            panels.push(Panel {
+                title: format!("{what}, k = {k} pieces"),
+                x_label: "training points n".into(),
+                y_label: label.into(),
+                x_log: true,
+                y_log: true,
+                series,
+                legend: Legend::LowerLeft,
+            });
+        }
+    }
+    let fig_err = Figure {
+        name: "generalization".into(),
+        title: format!(
+            "Test error against n (mean over {} draws per point, interpolating runs)",
+            r.draws
+        ),
+        panels,
+        cols: 3,
+        panel_size: (520, 420),
+    };
+
+    // Example functions: one draw with k = 4, n = 16.
+    let example = r
+        .runs
+        .iter()
+        .find(|d| d.pieces == 4 && d.size == 16)
+        .or_else(|| r.runs.first());
+    let mut figures = vec![figure(
+        fig_err,
+        format!(
+            "Top: mean test MSE on a {}-point grid of [-1, 1]; bottom: the fraction of the grid where \
+             |f - g| > {WRONG_TOL} (dashed: slope -1, the paper's O(k/n), through the interpolant's \
+             first point). Log-log axes; means over the runs that interpolate (max_i |f(x_i) - y_i| \
+             <= {INTERPOLATION_TOL}).",
+            r.grid.len()
+        ),
+    )];
+    if let Some(d) = example {
+        let target: Vec<(f64, f64)> = r.grid.iter().map(|&x| (x, d.target.eval(x))).collect();
+        let data: Vec<(f64, f64)> = d.xs.iter().map(|&x| (x, d.target.eval(x))).collect();
+        let panels = d
+            .methods
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Panel {
+                title: format!(
+                    "{}: MSE {:.1e}, wrong {:.3}{}",
+                    m.method,
+                    m.error.mse,
+                    m.error.wrong_fraction,
+                    m.convexity_changes
+                        .map_or(String::new(), |c| format!(", {c} convexity changes"))
+                ),
+                x_label: "x".into(),
+                y_label: "f(x)".into(),
+                series: vec![
+                    Series::new(Some("target"), target.clone(), color(7), Style::Dashed),
+                    Series::new(
+                        Some(&m.method),
+                        function_curve(&r.grid, &m.samples),
+                        color(i),
+                        Style::Line,
+                    ),
+                    data_series(&data),
+                ],
+                legend: Legend::UpperLeft,
+                ..Panel::default()
+            })
+            .collect();
+        figures.push(figure(
+            Figure {
+                name: "generalization-example".into(),
+                title: format!(
+                    "One draw: k = {} pieces, n = {} points (seed {})",
+                    d.pieces, d.size, d.seed
+                ),
+                panels,
+                cols: 2,
+                panel_size: (560, 400),
+            },
+            "The target (dashed), the training points and each method's function on [-1, 1]."
+                .into(),
+        ));
+    }
+
+    let mut notes = Vec::new();
+    for m in METHODS {
+        let parts: Vec<String> = r
+            .slopes
+            .iter()
+            .filter(|s| s.method == m)
+            .map(|s| {
+                format!(
+                    "k = {}: MSE {:.2}, wrong fraction {:.2}",
+                    s.pieces, s.mse, s.wrong_fraction
+                )
+            })
+            .collect();
+        notes.push(format!(
+            "Fitted log-log slopes against n, `{m}`: {}.",
+            parts.join("; ")
+        ));
+    }
+    let fits: Vec<String> = METHODS
+        .iter()
+        .filter(|m| **m != "interpolant")
+        .map(|m| {
+            let (i, a) = r
+                .cells
+                .iter()
+                .filter(|c| c.method == *m)
+                .fold((0, 0), |(i, a), c| (i + c.interpolating, a + c.draws));
+            format!("{m} {i} of {a}")
+        })
+        .collect();
+    let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+    for d in &r.runs {
+        for m in &d.methods {
+            if let Some(o) = &m.settle_outcome {
+                *outcomes.entry(o.clone()).or_default() += 1;
+            }
+        }
+    }
+    let thm = |m: &str| -> f64 {
+        let v: Vec<f64> = r
+            .cells
+            .iter()
+            .filter(|c| c.method == m)
+            .filter_map(|c| c.theorem1_fraction)
+            .collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    notes.push(format!(
+        "Runs that interpolate (counted in the means): {}. Those that do not end a little short \
+         (typically max residual ~1e-3): SGD converges slowly, and Gauss-Newton cannot help, where \
+         three training points share one linear piece of the network, which has to be split by \
+         moving a kink. `settle` outcomes: {}. Theorem 1 holds at the end of {:.0}% of the plain \
+         runs, {:.0}% of the label-noise runs and {:.0}% of the settled runs (mean over cells).",
+        fits.join(", "),
+        outcomes
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        100.0 * thm("plain"),
+        100.0 * thm("label-noise"),
+        100.0 * thm("settle"),
+    ));
+    let s = &r.setup;
+    let intro = vec![format!(
+        "Targets: random continuous k-piece piecewise-linear functions on [-1, 1] (k - 1 \
+         breakpoints uniform on (-1, 1), values at the breakpoints and at +-1 uniform on [-1, 1]). \
+         Training sets: n points, one uniform in the middle 90% of each of n equal cells of [-1, 1], \
+         labels g(x) without noise; {} draws per (k, n). Network: 1 -> {} ReLU -> 1 with output bias \
+         and skip, PyTorch's default initialisation with the output weights times {}. Methods: plain \
+         SGD (eta = {}) until max_i |f(x_i) - y_i| <= 1e-6 (at most {} steps); SGD with Rademacher \
+         label noise sigma = {} for {} steps ({:.0} slow-phase time units 1/(eta^2 sigma^2)), from the \
+         same start; `settle` from the plain fit (at most 300 iterations); the piecewise-linear \
+         interpolant of the training points, extended linearly. Every network is projected onto the \
+         zero-loss manifold before it is tested.",
+        r.draws,
+        s.width,
+        s.output_scale,
+        s.lr,
+        s.plain_steps,
+        s.noise,
+        s.noise_steps,
+        s.noise_steps as f64 * s.drift_rate()
+    )];
+    Ok(Report {
+        title: "Generalization: test error against n for k-piece targets".into(),
+        intro,
+        claims: r.claims.clone(),
+        results: serde_json::to_value(r)?,
+        figures,
+        notes,
+    })
 }
 
 #[cfg(test)]
