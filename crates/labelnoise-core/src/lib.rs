@@ -6,7 +6,8 @@
 //!
 //! Modules, in the order data flows:
 //! - [`network`], [`activation`]: multilayer perceptrons and the flat θ of SPEC §1;
-//! - [`data`], [`builtin`], [`model_io`]: data sets and model files (SPEC §2);
+//! - [`data`], [`builtin`], [`model_io`]: data sets and model files (SPEC §2), and
+//!   [`load`]: a data set from a built-in name or a file path;
 //! - [`derivatives`]: exact ∇_θ h and Hessian-vector products;
 //! - [`regularizer`]: reg, ∇reg and the Jacobian J;
 //! - [`stability`]: the spectrum γ of (1/n)JᵀJ, the projection g_N of ∇reg onto ker J and
@@ -34,6 +35,7 @@ pub mod error;
 pub mod experiments;
 pub mod files;
 pub mod kernels;
+pub mod load;
 pub mod model_io;
 pub mod network;
 pub mod piecewise;
