@@ -12,6 +12,7 @@
 //! - [`regularizer`]: reg, ∇reg and the Jacobian J;
 //! - [`stability`]: the spectrum γ of (1/n)JᵀJ, the projection g_N of ∇reg onto ker J and
 //!   the Theorem 2 verdict;
+//! - [`curve`]: linear pieces and curve lengths of 1-D functions;
 //! - [`piecewise`]: the exact linear pieces of a 1-D ReLU network of any depth, by
 //!   walking its activation regions;
 //! - [`shape`]: the Theorem 1 shape report (kinks, convexity changes, curve length) of
@@ -29,6 +30,7 @@
 pub mod activation;
 pub mod analysis;
 pub mod builtin;
+pub mod curve;
 pub mod data;
 pub mod derivatives;
 pub mod error;

@@ -51,8 +51,8 @@
 use serde::Serialize;
 
 use crate::activation::Activation;
+use crate::curve::{pieces_curve_length, Piece};
 use crate::network::Network;
-use crate::shape::Piece;
 
 /// A pre-activation z = α x + β counts as zero at x when |z| ≤ `ZERO_TOL` · (|α|_abs |x| +
 /// |β|_abs), its scale computed with absolute values; a slope α counts as zero when
@@ -431,7 +431,7 @@ impl PiecewiseLinear {
 
     /// The exact curve length ∫_lo^hi sqrt(1 + f'(x)²) dx (0 when hi ≤ lo).
     pub fn curve_length(&self, lo: f64, hi: f64) -> f64 {
-        crate::shape::pieces_curve_length(&self.pieces(), lo, hi)
+        pieces_curve_length(&self.pieces(), lo, hi)
     }
 }
 
