@@ -50,8 +50,10 @@ pub mod config;
 mod explicit;
 pub mod fused;
 pub mod init;
+mod kernel;
 pub mod metrics;
 pub mod noise;
+mod plan;
 pub mod schedule;
 pub mod sgd;
 pub mod tanh;
@@ -60,6 +62,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::{TrainConfig, ValidTrainConfig, DEFAULT_FLUSH_THRESHOLD};
 pub use init::init_network;
+pub use kernel::FLUSH_EVERY;
 pub use metrics::{metrics, Metrics};
 pub use noise::{NoiseDist, TrainRng};
 pub use schedule::log_spaced_steps;
@@ -69,11 +72,8 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::network::Network;
 use fused::Fused;
-use sgd::{General, StepParams};
-
-/// The subnormal guard runs after every step whose count of steps done is a multiple
-/// of this.
-pub const FLUSH_EVERY: u64 = 64;
+use kernel::StepParams;
+use sgd::General;
 
 /// How a call to [`Trainer::run_until`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
