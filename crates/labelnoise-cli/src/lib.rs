@@ -1,20 +1,19 @@
 //! The `labelnoise` command line: argument parsing, rendering, and writing files. The
 //! science lives in `labelnoise-core`.
 
+pub mod args;
 pub mod cli;
 pub mod commands;
 pub mod output;
 pub mod plot;
 pub mod report;
+pub mod usage;
+
+pub use usage::UsageError;
 
 use std::ffi::OsString;
 
 use clap::Parser;
-
-/// An error the user caused (bad input, bad option): exit status 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
 
 /// Parses `args` (program name first) and runs the command.
 pub fn run<I, T>(args: I) -> anyhow::Result<()>
