@@ -1,7 +1,7 @@
 //! The report section of `deep`: the paper's §1.1 conjecture on 1-D ReLU networks with
 //! 2 and 3 hidden layers.
 
-use super::*;
+use super::common::*;
 use labelnoise_core::experiments::deep::{find_arm, Deep, DeepRun, METHODS};
 
 fn label(method: &str) -> &'static str {

@@ -1,6 +1,6 @@
 //! The report section of `explicit`: figures, tables and claims.
 
-use super::*;
+use super::common::*;
 
 pub(super) fn explicit_section(r: &Explicit, wall: f64, dir: &Path) -> anyhow::Result<Section> {
     use experiments::explicit::{Point, Run};

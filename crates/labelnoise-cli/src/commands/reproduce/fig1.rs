@@ -1,6 +1,6 @@
 //! The report section of Figure 1: figures, tables and claims.
 
-use super::*;
+use super::common::*;
 
 pub(super) fn fig1_section(r: &Fig1, wall: f64, dir: &Path) -> anyhow::Result<Section> {
     let panel = |title: &str, runs: &[labelnoise_core::experiments::fig1::FinalRun]| {

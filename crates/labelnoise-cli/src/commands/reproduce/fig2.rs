@@ -1,6 +1,6 @@
 //! The report section of Figure 2: figures, tables and claims.
 
-use super::*;
+use super::common::*;
 
 /// (step, value) pairs of a trajectory, steps ≥ 1 (log axes).
 pub(super) fn curve(

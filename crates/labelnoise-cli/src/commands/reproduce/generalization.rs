@@ -1,7 +1,7 @@
 //! The report section of `generalization`: test error against n per method and k, the
 //! fitted slopes, and example functions.
 
-use super::*;
+use super::common::*;
 use labelnoise_core::experiments::generalization::{
     Cell, Generalization, INTERPOLATION_TOL, METHODS, PIECES, SIZES, WRONG_TOL,
 };
@@ -120,7 +120,7 @@ pub(super) fn generalization_section(
                     Series::new(Some("target"), target.clone(), color(7), Style::Dashed),
                     Series::new(
                         Some(&m.method),
-                        super::curve(&r.grid, &m.samples),
+                        super::common::curve(&r.grid, &m.samples),
                         color(i),
                         Style::Line,
                     ),

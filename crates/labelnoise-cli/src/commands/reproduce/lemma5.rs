@@ -1,6 +1,6 @@
 //! The report section of Lemma 5: figures, tables and claims.
 
-use super::*;
+use super::common::*;
 
 pub(super) fn lemma5_section(r: &Lemma5, wall: f64, dir: &Path) -> anyhow::Result<Section> {
     let k = r.gamma.len();

@@ -1,6 +1,6 @@
 //! The report section of Lemma 6: figures, tables and claims.
 
-use super::*;
+use super::common::*;
 
 pub(super) fn lemma6_section(r: &Lemma6, wall: f64, dir: &Path) -> anyhow::Result<Section> {
     let mut comp = Vec::new();

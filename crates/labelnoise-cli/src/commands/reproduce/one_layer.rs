@@ -1,7 +1,7 @@
 //! The report section of `one-layer`: figures, tables and claims.
 
+use super::common::*;
 use super::fig2::curve;
-use super::*;
 
 pub(super) fn one_layer_section(r: &OneLayer, wall: f64, dir: &Path) -> anyhow::Result<Section> {
     let runs = [

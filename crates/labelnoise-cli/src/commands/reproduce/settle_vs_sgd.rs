@@ -1,7 +1,7 @@
 //! The report section of `settle`: settle against long label-noise SGD from the same
 //! starts.
 
-use super::*;
+use super::common::*;
 use labelnoise_core::experiments::settle_vs_sgd::{Pair, SettleVsSgd};
 
 pub(super) fn settle_section(r: &SettleVsSgd, wall: f64, dir: &Path) -> anyhow::Result<Section> {

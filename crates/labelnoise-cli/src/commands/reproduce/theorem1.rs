@@ -1,6 +1,6 @@
 //! The report section of Theorem 1: figures, tables and claims.
 
-use super::*;
+use super::common::*;
 
 pub(super) fn theorem1_section(r: &Theorem1, wall: f64, dir: &Path) -> anyhow::Result<Section> {
     let pts = |rs: &[labelnoise_core::experiments::fig1::FinalRun],

@@ -1,6 +1,6 @@
 //! The report section of Theorem 3: figures, tables and claims.
 
-use super::*;
+use super::common::*;
 
 pub(super) fn theorem3_section(r: &Theorem3, wall: f64, dir: &Path) -> anyhow::Result<Section> {
     use experiments::theorem3::Run;
