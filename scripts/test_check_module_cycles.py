@@ -25,11 +25,11 @@ def make_tree(root, files):
             f.write(textwrap.dedent(src))
 
 
-def run_check(files):
+def run_check(files, allow=()):
     with tempfile.TemporaryDirectory() as root:
         make_tree(root, files)
         out = io.StringIO()
-        cycles = checker.check(root, out)
+        cycles = checker.check(root, out, allow)
         return cycles, out.getvalue()
 
 
@@ -123,6 +123,18 @@ class CycleCheckerTest(unittest.TestCase):
         cycles, out = run_check(files)
         self.assertEqual(cycles, 1, out)
         self.assertIn("train -> train::fused -> train", out)
+
+    def test_allowed_cycles_stay_inside_their_subtree(self):
+        files = dict(ACYCLIC)
+        files["crates/demo/src/train/fused.rs"] = """
+            use super::Trainer;
+        """
+        cycles, out = run_check(files, allow=["train"])
+        self.assertEqual(cycles, 0, out)
+        self.assertIn("allowed cycle in demo (src/lib.rs) (--allow-cycle): train -> train::fused -> train", out)
+        # Allowing another subtree does not hide it.
+        cycles, out = run_check(files, allow=["data"])
+        self.assertEqual(cycles, 1, out)
 
     def test_cycle_through_a_re_export_is_reported(self):
         # `load` names `crate::Dataset`; the root re-exports it from `data`, which uses
