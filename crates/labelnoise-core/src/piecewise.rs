@@ -429,7 +429,10 @@ impl PiecewiseLinear {
         self.regions[self.region_index(x)].slope
     }
 
-    /// The exact curve length ∫_lo^hi sqrt(1 + f'(x)²) dx (0 when hi ≤ lo).
+    /// The exact curve length ∫_lo^hi sqrt(1 + f'(x)²) dx (0 when hi ≤ lo), the curve
+    /// length of the Theorem 1 report, summed over [`Self::pieces`] by
+    /// [`pieces_curve_length`]. Checked against the adaptive [`crate::curve::curve_length_of`]
+    /// by `tests/piecewise.rs::slopes_equal_finite_differences_and_jumps_their_differences`.
     pub fn curve_length(&self, lo: f64, hi: f64) -> f64 {
         pieces_curve_length(&self.pieces(), lo, hi)
     }

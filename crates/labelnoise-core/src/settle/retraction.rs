@@ -51,8 +51,8 @@ impl MinNorm {
     }
 
     /// δ = Σ_i u_i f(s_i) (v_iᵀ r): with `lambda` = 0, A⁺ r over the singular values
-    /// above `rcond` times the largest (f(s) = 1/s, the others dropped); with `lambda`
-    /// > 0, the Levenberg–Marquardt step Aᵀ(A Aᵀ + λI)⁻¹ r (f(s) = s / (s² + λ)).
+    /// above `rcond` times the largest (f(s) = 1/s, the others dropped); with a positive
+    /// `lambda`, the Levenberg–Marquardt step Aᵀ(A Aᵀ + λI)⁻¹ r (f(s) = s / (s² + λ)).
     /// `r` has length m; δ has length p. A Gauss–Newton step is θ ← θ − δ.
     pub fn solve(&self, r: &[f64], rcond: f64, lambda: f64) -> Vec<f64> {
         let p = self.u.nrows();
