@@ -15,7 +15,7 @@
 //!    steps θ ← θ − Jᵀ(JJᵀ + λI)⁻¹ r with growing λ. [`SettleResult::fitted_first`] says
 //!    whether this happened.
 //! 2. **Descend.** At θ on M: g_N = P_N ∇reg, with P_N the projector onto ker J and the
-//!    numerical rank of SPEC §1 (the same [`NullSpace`] as `analyze`). A trial point is
+//!    numerical rank of SPEC §1 (the same [`NullSpace`](crate::stability::NullSpace) as `analyze`). A trial point is
 //!    θ − t g_N, pulled back onto M by minimum-norm Gauss–Newton steps down to the
 //!    rounding floor (`retract_tol`, ~1e-13 relative: a sloppier retraction moves θ
 //!    along the row space by more than the Armijo decrease of the next step is worth).
@@ -24,7 +24,7 @@
 //!    itself, rises of up to `slack_ulps`·ε·|reg| are accepted instead. Trial steps
 //!    start from the Barzilai–Borwein step sᵀs / sᵀy and are halved on rejection.
 //! 3. **Stop** when ||g_N|| ≤ stationarity · max(1, ||∇reg||) (SPEC §1's rule), and
-//!    certify the end point with [`analyze`], the code behind `labelnoise analyze`.
+//!    certify the end point with [`analyze`](crate::analysis::analyze), the code behind `labelnoise analyze`.
 //!
 //! # Kinks on data points
 //!

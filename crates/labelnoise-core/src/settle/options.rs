@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::shape::ShapeOptions;
 use crate::stability::Tolerances;
 
-/// Options of [`settle`]; [`Default`] gives the documented defaults.
+/// Options of [`settle`](super::settle()); [`Default`] gives the documented defaults.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SettleOptions {
     /// Fit tolerance (max_i |h(x_i) − y_i|, default 1e-6) and stationarity tolerance
@@ -19,7 +19,7 @@ pub struct SettleOptions {
     pub max_fit_iter: usize,
     /// Pin kinks that the descent pushes onto data points (module documentation).
     /// Default true; when false such a stall ends the run as
-    /// [`Outcome::KinkOnDataPoint`].
+    /// [`Outcome::KinkOnDataPoint`](super::Outcome::KinkOnDataPoint).
     pub active_set: bool,
     /// Gauss–Newton steps ignore singular values of J below `gn_rcond` · σ_max.
     /// Default 1e-10. (P_N itself uses SPEC's rank rule.)

@@ -23,11 +23,11 @@ pub struct KinkAtPoint {
     pub z: f64,
 }
 
-/// How [`settle`] ended.
+/// How [`settle`](super::settle()) ended.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Outcome {
-    /// g_N = 0 within tolerance at a smooth point of reg, certified by [`analyze`]: a
+    /// g_N = 0 within tolerance at a smooth point of reg, certified by [`analyze`](crate::analysis::analyze): a
     /// non-repellent point of Theorem 2.
     NonRepellent,
     /// Stationary on M with kinks pinned on the inactive side of data points: a
@@ -108,7 +108,7 @@ pub struct TraceRow {
     pub convexity_changes: Option<usize>,
 }
 
-/// The result of [`settle`].
+/// The result of [`settle`](super::settle()).
 #[derive(Clone, Debug, Serialize)]
 pub struct SettleResult {
     /// The final network. Not serialized with the rest: file formats are the

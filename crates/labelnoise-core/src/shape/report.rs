@@ -29,7 +29,7 @@ pub struct Kink {
     pub data_point: Option<usize>,
 }
 
-/// The tolerances of [`shape_report`].
+/// The tolerances of [`shape_report`](super::shape_report).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ShapeOptions {
     /// Jumps with |jump| < `jump_threshold` · (largest |jump| among the kinks strictly

@@ -14,6 +14,8 @@
 //! and `explicit` the exact ∇reg term of explicit regularization), [`fused`] (the fused
 //! kernel for one hidden layer on 1-D inputs),
 //! [`tanh`] (vectorizable tanh and logistic functions used by both step kernels),
+//! `kernel` (what the step kernels share: step parameters, the subnormal guard,
+//! activations, vector helpers) and `plan` (where each block of θ sits for a step),
 //! [`init`] (initial networks), [`schedule`] (log-spaced metric steps), [`mod@metrics`].
 //!
 //! # Paths
