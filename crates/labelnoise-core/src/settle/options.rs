@@ -122,6 +122,7 @@ impl ValidSettleOptions {
         &self.0
     }
 
+    /// The options of the Theorem 1 shape report in the trace and the certificate.
     pub(super) fn shape(&self) -> ShapeOptions {
         ShapeOptions {
             jump_threshold: self.0.jump_threshold,
@@ -130,6 +131,7 @@ impl ValidSettleOptions {
         }
     }
 
+    /// The options of the `analyze` certificate of the end point.
     pub(super) fn analyze_options(&self) -> AnalyzeOptions {
         AnalyzeOptions {
             tolerances: self.0.tolerances,
