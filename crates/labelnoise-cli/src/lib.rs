@@ -2,18 +2,17 @@
 //! science lives in `labelnoise-core`, the paper's experiments (with their figures and
 //! reports) in `labelnoise-experiments`.
 
+pub mod args;
 pub mod cli;
 pub mod commands;
 pub mod output;
+pub mod usage;
+
+pub use usage::UsageError;
 
 use std::ffi::OsString;
 
 use clap::Parser;
-
-/// An error the user caused (bad input, bad option): exit status 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
 
 /// Parses `args` (program name first) and runs the command.
 pub fn run<I, T>(args: I) -> anyhow::Result<()>

@@ -1,7 +1,6 @@
-//! Training data: n pairs (x_i, y_i), x_i in R^d, y_i in R; read from JSON, CSV or a
-//! built-in name (docs/formats.md#data).
-
-use std::path::Path;
+//! Training data: n pairs (x_i, y_i), x_i in R^d, y_i in R; parsed from JSON, CSV or
+//! NumPy files (docs/formats.md#data). Choosing between a built-in name and a file is the job of
+//! [`Dataset::load`], in [`crate::load`], above this module and the built-ins.
 
 use serde::Deserialize;
 
@@ -92,41 +91,6 @@ impl Dataset {
     /// All labels.
     pub fn ys(&self) -> &[f64] {
         &self.y
-    }
-
-    /// Reads a data set from a built-in name (see [`crate::builtin`]), a pair of NumPy
-    /// files `X.npy,Y.npy` ([`Dataset::from_npy`]), or a file: `.csv` as CSV, anything
-    /// else as JSON.
-    pub fn load(spec: &str) -> Result<Self> {
-        if let Some(data) = crate::builtin::dataset(spec) {
-            return Ok(data);
-        }
-        if let Some((xs, ys)) = spec.split_once(',') {
-            let is_npy = |p: &str| p.to_ascii_lowercase().ends_with(".npy");
-            if is_npy(xs) && is_npy(ys) {
-                let read = |p: &str| {
-                    std::fs::read(p).map_err(|source| Error::Io {
-                        file: p.to_string(),
-                        source,
-                    })
-                };
-                return Self::from_npy(&read(xs)?, xs, &read(ys)?, ys);
-            }
-        }
-        let path = Path::new(spec);
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            file: spec.to_string(),
-            source,
-        })?;
-        let is_csv = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        if is_csv {
-            Self::from_csv(&text, spec)
-        } else {
-            Self::from_json(&text, spec)
-        }
     }
 
     /// Parses `{"x": [[x_11, ..., x_1d], ...], "y": [y_1, ...]}`. For d = 1, `x` may also

@@ -8,10 +8,12 @@
 //! - [`network`], [`activation`]: multilayer perceptrons and the flat θ of
 //!   docs/conventions.md#theta;
 //! - [`data`], [`builtin`], [`model_io`]: data sets and model files (docs/formats.md);
+//! - [`load`]: a data set from a built-in name or a file path;
 //! - [`derivatives`]: exact ∇_θ h and Hessian-vector products;
 //! - [`regularizer`]: reg, ∇reg and the Jacobian J;
 //! - [`stability`]: the spectrum γ of (1/n)JᵀJ, the projection g_N of ∇reg onto ker J and
 //!   the Theorem 2 verdict;
+//! - [`curve`]: linear pieces and curve lengths of 1-D functions;
 //! - [`piecewise`]: the exact linear pieces of a 1-D ReLU network of any depth, by
 //!   walking its activation regions;
 //! - [`shape`]: the Theorem 1 shape report (kinks, convexity changes, curve length) of
@@ -31,11 +33,13 @@
 pub mod activation;
 pub mod analysis;
 pub mod builtin;
+pub mod curve;
 pub mod data;
 pub mod derivatives;
 pub mod error;
 pub mod files;
 pub mod kernels;
+pub mod load;
 pub mod memory;
 pub mod model_io;
 pub mod network;

@@ -51,8 +51,8 @@
 use serde::Serialize;
 
 use crate::activation::Activation;
+use crate::curve::{pieces_curve_length, Piece};
 use crate::network::Network;
-use crate::shape::Piece;
 
 /// A pre-activation z = α x + β counts as zero at x when |z| ≤ `ZERO_TOL` · (|α|_abs |x| +
 /// |β|_abs), its scale computed with absolute values; a slope α counts as zero when
@@ -429,9 +429,12 @@ impl PiecewiseLinear {
         self.regions[self.region_index(x)].slope
     }
 
-    /// The exact curve length ∫_lo^hi sqrt(1 + f'(x)²) dx (0 when hi ≤ lo).
+    /// The exact curve length ∫_lo^hi sqrt(1 + f'(x)²) dx (0 when hi ≤ lo), the curve
+    /// length of the Theorem 1 report, summed over [`Self::pieces`] by
+    /// [`pieces_curve_length`]. Checked against the adaptive [`crate::curve::curve_length_of`]
+    /// by `tests/piecewise.rs::slopes_equal_finite_differences_and_jumps_their_differences`.
     pub fn curve_length(&self, lo: f64, hi: f64) -> f64 {
-        crate::shape::pieces_curve_length(&self.pieces(), lo, hi)
+        pieces_curve_length(&self.pieces(), lo, hi)
     }
 }
 

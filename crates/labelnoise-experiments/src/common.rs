@@ -14,8 +14,8 @@ use labelnoise_core::shape::{shape_report, ReluUnits, ShapeOptions, ShapeReport}
 use labelnoise_core::train::{init_network, log_spaced_steps, RunStatus, TrainConfig, Trainer};
 use labelnoise_core::Activation;
 
+use crate::experiment::CaptionedFigure;
 use crate::plot::{Figure, Series, Style};
-use crate::report::CaptionedFigure;
 
 /// The one-hidden-layer ReLU setup of Figure 1 and everything trained like it.
 ///

@@ -1,18 +1,7 @@
 //! Reports of `labelnoise reproduce`: `report.md` (figures linked) and `report.html` (one
 //! self-contained page, figures inline as base64 PNG).
 
-use crate::plot::Figure;
-use crate::{Claim, ClaimKind};
-
-/// A figure an experiment wants drawn, with its caption; [`crate::run_experiments`] draws
-/// it (PNG and SVG) into the output directory.
-#[derive(Clone, Debug)]
-pub struct CaptionedFigure {
-    /// The figure; its name is the file stem.
-    pub figure: Figure,
-    /// The caption under it in the reports.
-    pub caption: String,
-}
+use crate::experiment::{Claim, ClaimKind};
 
 /// A figure written to the output directory.
 pub struct RenderedFigure {

@@ -8,7 +8,7 @@ use labelnoise_core::shape::ShapeOptions;
 use labelnoise_core::units::UnitOptions;
 use labelnoise_core::{Dataset, Error};
 
-use crate::cli::AnalyzeArgs;
+use crate::args::AnalyzeArgs;
 use crate::output::{Format, Json, Table};
 
 /// The analysis options the flags describe.

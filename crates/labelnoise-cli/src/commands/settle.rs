@@ -38,7 +38,7 @@ pub struct SettleArgs {
     pub max_iter: usize,
     /// Fit and stationarity tolerances of the Theorem 2 verdict.
     #[command(flatten)]
-    pub tolerances: crate::cli::ToleranceArgs,
+    pub tolerances: crate::args::ToleranceArgs,
     /// Do not pin kinks pushed onto data points; stop there with the outcome
     /// kink-on-data-point instead (the active set is on by default).
     #[arg(long)]

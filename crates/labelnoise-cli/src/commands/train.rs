@@ -20,24 +20,8 @@ use labelnoise_core::train::{
 };
 use labelnoise_core::{Architecture, Dataset, Error, Network};
 
-use crate::cli::{Freeze, ResumeArgs, TrainArgs};
+use crate::args::{Freeze, ResumeArgs, TrainArgs};
 use crate::UsageError;
-
-/// Parses `1e6`, `2000000` or `2_000_000` as a step count.
-pub fn parse_steps(s: &str) -> Result<u64, String> {
-    let clean = s.replace('_', "");
-    if let Ok(v) = clean.parse::<u64>() {
-        return Ok(v);
-    }
-    match clean.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= u64::MAX as f64 => {
-            Ok(v as u64)
-        }
-        _ => Err(format!(
-            "expected a whole number of steps such as 1e6, got {s:?}"
-        )),
-    }
-}
 
 /// The starting network the flags describe.
 fn starting_network(args: &TrainArgs, data: &Dataset, seed: u64) -> anyhow::Result<Network> {

@@ -21,10 +21,9 @@ use pulp::Simd;
 
 use crate::activation::Activation;
 
-use super::fused::{
-    dot_simd, flush_simd, forward_simd, Act, Ident, Logistic, Relu, SimdAct, Tanh, LANES,
+use super::kernel::{
+    dot_simd, flush, flush_simd, forward_simd, Act, Ident, Logistic, Relu, SimdAct, Tanh, LANES,
 };
-use super::sgd::flush;
 
 /// Σ_j c_j φ(w_j x + b_j) in the order of [`super::fused::dot_simd`]; for tanh and
 /// logistic, φ(z_j) and φ'(z_j) are stored in `phi`, `dphi` for [`update`].

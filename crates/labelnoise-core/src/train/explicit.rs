@@ -33,8 +33,8 @@ use pulp::Simd;
 use crate::activation::Activation;
 use crate::data::Dataset;
 
-use super::fused::dot_simd;
-use super::sgd::{ColumnRow, SgdModel, Src};
+use super::kernel::dot_simd;
+use super::plan::{ColumnRow, SgdModel, Src};
 
 /// Buffers of [`RegKernel::accumulate`], sized for one model.
 #[derive(Clone, Debug)]

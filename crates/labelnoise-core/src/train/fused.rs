@@ -76,59 +76,11 @@ use pulp::Simd;
 use crate::activation::Activation;
 use crate::network::Network;
 
+use super::kernel::{
+    combine, dot_simd, flush, flush_due, flush_simd, forward_simd, Act, Ident, Logistic, SimdAct,
+    StepParams, Tanh, LANES,
+};
 use super::noise::{NoiseDist, Sampler, TrainRng};
-use super::sgd::{flush, flush_due, StepParams};
-
-/// A unit activation as the kernel needs it: (φ(z), φ'(z)).
-pub(super) trait Act {
-    /// Whether φ, φ' at step t are recomputed (cheap φ) rather than kept from the last pass.
-    const RECOMPUTE: bool;
-    fn eval(z: f64) -> (f64, f64);
-}
-
-pub(super) struct Relu;
-pub(super) struct Ident;
-pub(super) struct Tanh;
-pub(super) struct Logistic;
-
-impl Act for Relu {
-    const RECOMPUTE: bool = true;
-    #[inline(always)]
-    fn eval(z: f64) -> (f64, f64) {
-        // Activation::Relu.eval, without φ''.
-        if z > 0.0 {
-            (z, 1.0)
-        } else {
-            (0.0, 0.0)
-        }
-    }
-}
-
-impl Act for Ident {
-    const RECOMPUTE: bool = true;
-    #[inline(always)]
-    fn eval(z: f64) -> (f64, f64) {
-        (z, 1.0)
-    }
-}
-
-impl Act for Tanh {
-    const RECOMPUTE: bool = false;
-    #[inline(always)]
-    fn eval(z: f64) -> (f64, f64) {
-        let (v, d, _) = super::tanh::tanh_eval(z);
-        (v, d)
-    }
-}
-
-impl Act for Logistic {
-    const RECOMPUTE: bool = false;
-    #[inline(always)]
-    fn eval(z: f64) -> (f64, f64) {
-        let (v, d, _) = super::tanh::logistic_eval(z);
-        (v, d)
-    }
-}
 
 /// The skip unit as the kernel sees it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -192,40 +144,6 @@ pub(crate) struct Fused {
 /// lines, plus one line, so that the arrays are never a multiple of 4 KiB apart.
 fn work_stride(m: usize) -> usize {
     m.div_ceil(LANES) * LANES + LANES
-}
-
-pub(super) const LANES: usize = 8;
-
-/// The eight partial sums combined as [`crate::kernels::dot`] does.
-#[inline(always)]
-fn combine(acc: &[f64; LANES], tail: f64) -> f64 {
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
-}
-
-/// Σ a_j b_j with the eight partial sums of [`crate::kernels::dot`] (lane k of 8 takes
-/// the indices ≡ k mod 8, then [`combine`]), in explicit vectors: the same bits as
-/// `kernels::dot`, which the compiler vectorizes only partly.
-#[inline(always)]
-pub(crate) fn dot_simd<S: Simd>(simd: S, a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let full = n - n % LANES;
-    let group = LANES / S::F64_LANES;
-    let mut acc = [0.0f64; LANES];
-    {
-        let (accv, _) = S::as_mut_simd_f64s(&mut acc);
-        let (av, _) = S::as_simd_f64s(&a[..full]);
-        let (bv, _) = S::as_simd_f64s(&b[..full]);
-        for (a8, b8) in av.chunks_exact(group).zip(bv.chunks_exact(group)) {
-            for k in 0..group {
-                accv[k] = simd.add_f64s(accv[k], simd.mul_f64s(a8[k], b8[k]));
-            }
-        }
-    }
-    let mut tail = 0.0;
-    for j in full..n {
-        tail += a[j] * b[j];
-    }
-    combine(&acc, tail)
 }
 
 /// Σ_j c_j φ(a_j x + b_j), storing φ and φ' when the activation does not recompute.
@@ -368,76 +286,6 @@ fn pass<S: Simd, A: Act, const NEXT: bool, const FLUSH: bool>(
     }
     // The same eight partial sums as `combine`.
     dot_simd(simd, c, phi)
-}
-
-/// An activation with a vector form (relu and identity, which the fused kernel
-/// recomputes); the vector code does per lane exactly what [`Act::eval`] does.
-pub(super) trait SimdAct: Act {
-    fn eval_simd<S: Simd>(simd: S, z: S::f64s) -> (S::f64s, S::f64s);
-}
-
-impl SimdAct for Relu {
-    #[inline(always)]
-    fn eval_simd<S: Simd>(simd: S, z: S::f64s) -> (S::f64s, S::f64s) {
-        let zero = simd.splat_f64s(0.0);
-        let pos = simd.greater_than_f64s(z, zero);
-        (
-            simd.select_f64s(pos, z, zero),
-            simd.select_f64s(pos, simd.splat_f64s(1.0), zero),
-        )
-    }
-}
-
-impl SimdAct for Ident {
-    #[inline(always)]
-    fn eval_simd<S: Simd>(simd: S, z: S::f64s) -> (S::f64s, S::f64s) {
-        (z, simd.splat_f64s(1.0))
-    }
-}
-
-/// `flush` per lane.
-#[inline(always)]
-pub(super) fn flush_simd<S: Simd>(simd: S, v: S::f64s, thr: S::f64s) -> S::f64s {
-    let tiny = simd.less_than_f64s(simd.abs_f64s(v), thr);
-    simd.select_f64s(tiny, simd.splat_f64s(0.0), v)
-}
-
-/// [`forward`] in vector form: the eight partial sums of `dot` live in 8 / lanes vectors.
-#[inline(always)]
-pub(super) fn forward_simd<S: Simd, A: SimdAct>(
-    simd: S,
-    a: &[f64],
-    b: &[f64],
-    c: &[f64],
-    x: f64,
-) -> f64 {
-    let group = LANES / S::F64_LANES;
-    let m = a.len();
-    let full = m - m % LANES;
-    let mut acc = [0.0f64; LANES];
-    {
-        let (accv, _) = S::as_mut_simd_f64s(&mut acc);
-        let (av, _) = S::as_simd_f64s(&a[..full]);
-        let (bv, _) = S::as_simd_f64s(&b[..full]);
-        let (cv, _) = S::as_simd_f64s(&c[..full]);
-        let xv = simd.splat_f64s(x);
-        for ((a8, b8), c8) in av
-            .chunks_exact(group)
-            .zip(bv.chunks_exact(group))
-            .zip(cv.chunks_exact(group))
-        {
-            for k in 0..group {
-                let z = simd.add_f64s(simd.mul_f64s(a8[k], xv), b8[k]);
-                let (v, _) = A::eval_simd(simd, z);
-                accv[k] = simd.add_f64s(accv[k], simd.mul_f64s(c8[k], v));
-            }
-        }
-    }
-    let mut tail = 0.0;
-    for j in full..m {
-        tail += c[j] * A::eval(a[j] * x + b[j]).0;
-    }
-    combine(&acc, tail)
 }
 
 /// [`pass`] in vector form, for activations that recompute φ.

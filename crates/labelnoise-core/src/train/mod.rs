@@ -14,6 +14,8 @@
 //! and `explicit` the exact ∇reg term of explicit regularization), [`fused`] (the fused
 //! kernel for one hidden layer on 1-D inputs),
 //! [`tanh`] (vectorizable tanh and logistic functions used by both step kernels),
+//! `kernel` (what the step kernels share: step parameters, the subnormal guard,
+//! activations, vector helpers) and `plan` (where each block of θ sits for a step),
 //! [`init`] (initial networks), [`schedule`] (log-spaced metric steps), [`mod@metrics`],
 //! [`run`] (the run driver every front end uses: chunks, metrics worker, checkpoints,
 //! divergence, cancellation, observers) and [`run_dir`] (the run directory's files).
@@ -52,8 +54,11 @@ pub mod config;
 mod explicit;
 pub mod fused;
 pub mod init;
+mod kernel;
 pub mod metrics;
 pub mod noise;
+pub mod outcome;
+mod plan;
 pub mod run;
 pub mod run_dir;
 pub mod schedule;
@@ -64,11 +69,11 @@ use serde::{Deserialize, Serialize};
 
 pub use config::{TrainConfig, ValidTrainConfig, DEFAULT_FLUSH_THRESHOLD};
 pub use init::init_network;
+pub use kernel::FLUSH_EVERY;
 pub use metrics::{metrics, Metrics};
 pub use noise::{NoiseDist, TrainRng};
-pub use run::{
-    execute_all, CancelToken, Ending, Observer, Run, RunOutcome, RunView, Silent, Summary,
-};
+pub use outcome::{Ending, RunOutcome, Summary};
+pub use run::{execute_all, CancelToken, Observer, Run, RunView, Silent};
 pub use run_dir::{CheckpointFile, RunConfig, RunDir};
 pub use schedule::log_spaced_steps;
 pub use sgd::{sgd_step, SgdModel, SgdWorkspace};
@@ -77,11 +82,8 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::network::Network;
 use fused::Fused;
-use sgd::{General, StepParams};
-
-/// The subnormal guard runs after every step whose count of steps done is a multiple
-/// of this.
-pub const FLUSH_EVERY: u64 = 64;
+use kernel::StepParams;
+use sgd::General;
 
 /// How a call to [`Trainer::run_until`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

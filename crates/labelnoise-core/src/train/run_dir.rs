@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::Metrics;
-use super::run::{RunOutcome, Summary};
+use super::outcome::{RunOutcome, Summary};
 use super::{Checkpoint, TrainConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};

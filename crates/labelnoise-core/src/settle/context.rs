@@ -1,0 +1,67 @@
+//! The fixed context of a [`super::settle`] run (network template, data, options, the
+//! scales of kink distances and of the retraction) and one evaluated point θ with
+//! everything the descent needs there (passes, reg, the fit).
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::network::Network;
+use crate::regularizer::Batch;
+
+use super::options::ValidSettleOptions;
+
+/// Everything about one point θ that the descent needs.
+pub(super) struct Point {
+    pub(super) theta: Vec<f64>,
+    pub(super) net: Network,
+    pub(super) batch: Batch,
+    pub(super) reg: f64,
+    pub(super) max_abs_residual: f64,
+}
+
+/// The fixed context of a run.
+pub(super) struct Ctx<'a> {
+    pub(super) template: &'a Network,
+    pub(super) data: &'a Dataset,
+    pub(super) opts: &'a ValidSettleOptions,
+    /// x_n − x_1 for 1-D data (kink distances are relative to it), else 0.
+    pub(super) span: f64,
+    /// Whether distances to kinks are measured along x (1-D, one hidden layer).
+    pub(super) one_d_shallow: bool,
+    /// The retraction's target for max |r|.
+    pub(super) floor: f64,
+}
+
+impl Ctx<'_> {
+    /// The network, its passes, reg and the fit at θ; `None` if θ or an output is not
+    /// finite (a trial that diverged).
+    pub(super) fn evaluate(&self, theta: Vec<f64>) -> Result<Option<Point>> {
+        if !theta.iter().all(|v| v.is_finite()) {
+            return Ok(None);
+        }
+        let mut net = self.template.clone();
+        net.set_params_unchecked(&theta);
+        let batch = Batch::new(&net, self.data)?;
+        let max_abs_residual = batch
+            .outputs()
+            .iter()
+            .zip(self.data.ys())
+            .fold(0.0f64, |m, (h, y)| m.max((h - y).abs()));
+        let norms = batch.grad_norms_sq(&net);
+        let reg = norms.iter().sum::<f64>() / norms.len() as f64;
+        if !(max_abs_residual.is_finite() && reg.is_finite()) {
+            return Ok(None);
+        }
+        Ok(Some(Point {
+            theta,
+            net,
+            batch,
+            reg,
+            max_abs_residual,
+        }))
+    }
+}
+
+/// The error of a point that was finite and, re-evaluated, is not: a bug.
+pub(super) fn internal() -> Error {
+    Error::Linalg("settle: a point that was finite became non-finite".into())
+}
