@@ -1,5 +1,5 @@
 //! A data set named on the command line or in a configuration: a built-in name or a
-//! file path (SPEC §2).
+//! file path (docs/formats.md#data).
 //!
 //! This module sits above both [`crate::data`] (the parsers) and [`crate::builtin`]
 //! (the built-in data sets, which are [`Dataset`]s themselves), so that neither of
