@@ -27,8 +27,9 @@ pub struct AnalyzeOptions {
 }
 
 impl AnalyzeOptions {
-    /// Fails on nonsense tolerances, naming the option.
-    pub fn check(&self) -> Result<()> {
+    /// Checks every tolerance (finite, ≥ 0), naming the option, and returns the checked
+    /// options that [`analyze_checked`] takes.
+    pub fn check(&self) -> Result<ValidAnalyzeOptions> {
         self.tolerances.check()?;
         for (name, v) in [
             ("--jump-threshold", self.shape.jump_threshold),
@@ -42,7 +43,20 @@ impl AnalyzeOptions {
                 ));
             }
         }
-        Ok(())
+        Ok(ValidAnalyzeOptions(self.clone()))
+    }
+}
+
+/// [`AnalyzeOptions`] that passed [`AnalyzeOptions::check`]: the only options
+/// [`analyze_checked`] accepts (the unchecked → `check()` → checked pattern of
+/// [`TrainConfig`](crate::train::TrainConfig)).
+#[derive(Clone, Debug)]
+pub struct ValidAnalyzeOptions(AnalyzeOptions);
+
+impl std::ops::Deref for ValidAnalyzeOptions {
+    type Target = AnalyzeOptions;
+    fn deref(&self) -> &AnalyzeOptions {
+        &self.0
     }
 }
 
@@ -121,8 +135,20 @@ pub struct Analysis {
 /// [`crate::regularizer`], [`crate::stability`], [`crate::shape`], [`crate::units`]);
 /// the assembly by `tests::analyze_reports_the_fit_and_the_projection` and, end to end,
 /// by `cli/tests/analyze.rs::json_output_has_the_spec_keys`.
+///
+/// Checks `opts` first; a caller that analyzes many networks with the same options checks
+/// them once and calls [`analyze_checked`].
 pub fn analyze(net: &Network, data: &Dataset, opts: &AnalyzeOptions) -> Result<Analysis> {
-    opts.check()?;
+    analyze_checked(net, data, &opts.check()?)
+}
+
+/// [`analyze`] with options already checked. Refuses (before allocating) an analysis
+/// whose n x p Jacobian and its factorization cannot fit in memory.
+pub fn analyze_checked(
+    net: &Network,
+    data: &Dataset,
+    opts: &ValidAnalyzeOptions,
+) -> Result<Analysis> {
     let (n, p) = (data.len() as u128, net.param_count() as u128);
     crate::memory::check_fits(
         "analyze",

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use labelnoise_core::analysis::{analyze, AnalyzeOptions};
+use labelnoise_core::analysis::{analyze_checked, AnalyzeOptions};
 use labelnoise_core::model_io::load_model;
 use labelnoise_core::shape::ShapeOptions;
 use labelnoise_core::units::UnitOptions;
@@ -26,11 +26,10 @@ pub fn options(args: &AnalyzeArgs) -> AnalyzeOptions {
 
 /// Runs the analysis and writes the rendering to `out`.
 pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let opts = options(args);
-    opts.check()?;
+    let opts = options(args).check()?;
     let net = load_model(&args.model)?;
     let data = Dataset::load(&args.data)?;
-    let analysis = analyze(&net, &data, &opts).map_err(|e| match e {
+    let analysis = analyze_checked(&net, &data, &opts).map_err(|e| match e {
         Error::Mismatch { message } => Error::Mismatch {
             message: format!("{} and {}: {message}", args.model, args.data),
         },
