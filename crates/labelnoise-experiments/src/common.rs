@@ -15,7 +15,7 @@ use labelnoise_core::train::{init_network, log_spaced_steps, RunStatus, TrainCon
 use labelnoise_core::Activation;
 
 use crate::experiment::CaptionedFigure;
-use crate::plot::{Figure, Series, Style};
+use crate::plot::{color, Figure, Series, Style};
 
 /// The one-hidden-layer ReLU setup of Figure 1 and everything trained like it.
 ///
@@ -493,6 +493,22 @@ pub fn fig1_data_points() -> Vec<(f64, f64)> {
 /// The points (x, f(x)) of a function sampled on a grid.
 pub fn function_curve(grid: &[f64], samples: &[f64]) -> Vec<(f64, f64)> {
     grid.iter().copied().zip(samples.iter().copied()).collect()
+}
+
+/// One unlabelled line per sampled function (colours in order), then the data: the
+/// series of a panel that overlays several runs' functions on their data.
+pub fn functions_with_data<'a>(
+    grid: &[f64],
+    samples: impl IntoIterator<Item = &'a [f64]>,
+    data: &[(f64, f64)],
+) -> Vec<Series> {
+    let mut series: Vec<Series> = samples
+        .into_iter()
+        .enumerate()
+        .map(|(k, s)| Series::new(None, function_curve(grid, s), color(k), Style::Line))
+        .collect();
+    series.push(data_series(data));
+    series
 }
 
 /// The data as black markers labelled "data".

@@ -39,8 +39,8 @@ use labelnoise_core::train::{init_network, TrainConfig};
 use labelnoise_core::Activation;
 
 use crate::common::{
-    data_series, fig1_data, figure, function_curve, grid, median, project_to_manifold, sample,
-    x_range, Projection, Shape,
+    fig1_data, figure, functions_with_data, grid, median, project_to_manifold, sample, x_range,
+    Projection, Shape,
 };
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
 use crate::theorem1::VerdictCounts;
@@ -791,19 +791,8 @@ fn report(r: &Deep) -> anyhow::Result<Report> {
     for &h in &s.hidden_layers {
         for m in METHODS {
             let rs = runs_of(r, h, m);
-            let mut series: Vec<Series> = rs
-                .iter()
-                .enumerate()
-                .map(|(k, run)| {
-                    Series::new(
-                        None,
-                        function_curve(&r.grid, &run.samples),
-                        color(k),
-                        Style::Line,
-                    )
-                })
-                .collect();
-            series.push(data_series(&r.data));
+            let series =
+                functions_with_data(&r.grid, rs.iter().map(|run| &run.samples[..]), &r.data);
             let cc: Vec<String> = rs
                 .iter()
                 .map(|x| x.shape.convexity_changes.to_string())

@@ -20,10 +20,10 @@ use labelnoise_core::stability::Verdict;
 use labelnoise_core::train::metrics;
 
 use crate::common::{
-    data_series, fig1_data, figure, function_curve, grid, max_pairwise_sup, project_to_manifold,
-    sample, setup_text, shape_of, x_range, Projection, Setup, Shape,
+    fig1_data, figure, functions_with_data, grid, max_pairwise_sup, project_to_manifold, sample,
+    setup_text, shape_of, x_range, Projection, Setup, Shape,
 };
-use crate::plot::{color, Figure, Legend, Panel, Series, Style};
+use crate::plot::{Figure, Legend, Panel};
 use crate::{Claim, Options, Report};
 
 /// Points of the grid the functions are sampled on.
@@ -297,19 +297,7 @@ impl crate::Experiment for Fig1Experiment {
 
 fn report(r: &Fig1) -> anyhow::Result<Report> {
     let panel = |title: &str, runs: &[FinalRun]| {
-        let mut series: Vec<Series> = runs
-            .iter()
-            .enumerate()
-            .map(|(k, run)| {
-                Series::new(
-                    None,
-                    function_curve(&r.grid, &run.samples),
-                    color(k),
-                    Style::Line,
-                )
-            })
-            .collect();
-        series.push(data_series(&r.data));
+        let series = functions_with_data(&r.grid, runs.iter().map(|run| &run.samples[..]), &r.data);
         Panel {
             title: title.to_string(),
             x_label: "x".into(),
