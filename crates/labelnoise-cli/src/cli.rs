@@ -29,6 +29,10 @@ pub enum Command {
     Settle(crate::commands::settle::SettleArgs),
     /// Reproduce a figure, theorem or lemma of the paper: numbers, figures, report.
     Reproduce(crate::commands::reproduce::ReproduceArgs),
+    /// Run a sweep file's points (here, a shard, or as a Slurm job array), idempotently.
+    Sweep(crate::commands::sweep::SweepArgs),
+    /// Measure every point of a sweep: results.csv, results.json, figures, report.
+    Collect(crate::commands::sweep::CollectArgs),
 }
 
 #[cfg(test)]

@@ -47,6 +47,8 @@ where
         cli::Command::Resume(args) => commands::train::resume(&args, &mut stdout),
         cli::Command::Settle(args) => commands::settle::run(&args, &mut stdout),
         cli::Command::Reproduce(args) => commands::reproduce::run(&args, &mut stdout),
+        cli::Command::Sweep(args) => commands::sweep::run(&args, &mut stdout),
+        cli::Command::Collect(args) => commands::sweep::collect_cmd(&args, &mut stdout),
     }
 }
 

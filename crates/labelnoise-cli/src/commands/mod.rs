@@ -3,4 +3,5 @@
 pub mod analyze;
 pub mod reproduce;
 pub mod settle;
+pub mod sweep;
 pub mod train;
