@@ -114,9 +114,8 @@ impl Setup {
 
     /// The initial network of run `seed` (see the type documentation).
     pub fn init(&self, seed: u64, freeze_hidden: bool) -> Result<Network> {
-        Ok(self
-            .network_spec(freeze_hidden)
-            .build(&fig1_data(), "fig1", seed)?)
+        self.network_spec(freeze_hidden)
+            .build(&fig1_data(), "fig1", seed)
     }
 
     /// The training configuration of a run.
