@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use labelnoise_core::files::write_atomic;
 use labelnoise_core::train::run_dir::{CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE};
-use labelnoise_core::train::{Observer, Run, RunConfig, RunDir, RunView, Summary};
+use labelnoise_core::train::{CancelToken, Observer, Run, RunConfig, RunDir, RunView, Summary};
 use labelnoise_core::Dataset;
 use serde_json::Value;
 
@@ -97,6 +97,8 @@ pub enum PointEnd {
     },
     /// Diverged at this step.
     Diverged(u64),
+    /// Stopped on request at this step, with a checkpoint to resume from.
+    Cancelled(u64),
     /// Failed with this message.
     Failed(String),
 }
@@ -134,6 +136,9 @@ impl ShardReport {
             .filter_map(|(i, e)| match e {
                 PointEnd::Diverged(step) => Some(format!("point {i} diverged at step {step}")),
                 PointEnd::Failed(m) => Some(format!("point {i} failed: {m}")),
+                PointEnd::Cancelled(step) => Some(format!(
+                    "point {i} stopped at step {step} (resumable: run the sweep again)"
+                )),
                 _ => None,
             })
             .collect()
@@ -150,7 +155,8 @@ impl ShardReport {
             .sum()
     }
 
-    /// How many points ended in each way: (skipped, finished, resumed, diverged, failed).
+    /// How many points ended in each way: (skipped, finished, resumed, diverged, failed);
+    /// cancelled points count as failed.
     pub fn counts(&self) -> (usize, usize, usize, usize, usize) {
         let mut c = (0, 0, 0, 0, 0);
         for e in self.points.values() {
@@ -159,7 +165,7 @@ impl ShardReport {
                 PointEnd::Finished { resumed: false, .. } => c.1 += 1,
                 PointEnd::Finished { resumed: true, .. } => c.2 += 1,
                 PointEnd::Diverged(_) => c.3 += 1,
-                PointEnd::Failed(_) => c.4 += 1,
+                PointEnd::Failed(_) | PointEnd::Cancelled(_) => c.4 += 1,
             }
         }
         c
@@ -216,13 +222,15 @@ impl Observer for Steps<'_> {
 }
 
 /// Runs the points of `shard` that are not done, `jobs` at a time, in `root` (prepared
-/// with [`crate::manifest::prepare`]).
+/// with [`crate::manifest::prepare`]). Setting `cancel` stops the running points at
+/// their next stop, with a checkpoint (the next run resumes them), and starts no more.
 pub fn run_shard(
     sweep: &Sweep,
     root: &Path,
     shard: Shard,
     jobs: usize,
     progress: &dyn SweepProgress,
+    cancel: &CancelToken,
 ) -> Result<ShardReport> {
     let wall = Instant::now();
     let costs: Vec<f64> = sweep.infos().iter().map(|i| i.cost()).collect();
@@ -258,7 +266,10 @@ pub fn run_shard(
             scope.spawn(|| loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&i) = todo.get(k) else { break };
-                let end = run_point(sweep, root, i, &data_sets, progress);
+                if cancel.is_cancelled() {
+                    break;
+                }
+                let end = run_point(sweep, root, i, &data_sets, progress, cancel);
                 progress.point_ended(i, &end);
                 ends.lock().expect("no worker panics").push((i, end));
             });
@@ -278,6 +289,7 @@ fn run_point(
     i: usize,
     data_sets: &Mutex<BTreeMap<String, Dataset>>,
     progress: &dyn SweepProgress,
+    cancel: &CancelToken,
 ) -> PointEnd {
     let point = sweep.point(i);
     let dir = RunDir::new(root.join(&point.dir));
@@ -311,6 +323,7 @@ fn run_point(
                 model: net.describe(),
                 init_model: network.init_model.clone(),
                 init_scale: network.init_scale,
+                output_init_scale: network.output_init_scale,
                 train: train.clone(),
                 checkpoint_every,
             };
@@ -321,6 +334,7 @@ fn run_point(
             dir.write_start(&config, &data, &net)?;
             run
         };
+        let run = run.cancel_on(cancel.clone());
         let start = run.trainer().step();
         let mut observer = Steps { progress, last: start };
         let outcome = run.execute(&mut observer)?;
@@ -328,6 +342,7 @@ fn run_point(
     };
     match attempt() {
         Ok((_, _, s)) if s.diverged => PointEnd::Diverged(s.diverged_at.unwrap_or(s.steps)),
+        Ok((_, _, s)) if s.cancelled => PointEnd::Cancelled(s.steps),
         Ok((resumed, start, s)) => {
             let steps = s.steps - start;
             PointEnd::Finished {

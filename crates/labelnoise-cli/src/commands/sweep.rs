@@ -111,6 +111,7 @@ impl SweepProgress for Bar {
                 ),
                 PointEnd::Diverged(s) => format!("diverged at step {s}"),
                 PointEnd::Failed(m) => format!("failed: {m}"),
+                PointEnd::Cancelled(s) => format!("stopped at step {s}"),
             };
             // Progress lines go to stderr (Slurm's task log), as the bar does.
             eprintln!("point {index}: {what}");
@@ -168,7 +169,15 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         bar: bar.clone(),
         lines: !args.quiet && !show,
     };
-    let report = run_shard(&sweep, &root, shard, jobs, &progress).map_err(cli_error)?;
+    let report = run_shard(
+        &sweep,
+        &root,
+        shard,
+        jobs,
+        &progress,
+        &labelnoise_core::train::CancelToken::new(),
+    )
+    .map_err(cli_error)?;
     bar.finish_and_clear();
     let (skipped, finished, resumed, diverged, failed) = report.counts();
     if !args.quiet {

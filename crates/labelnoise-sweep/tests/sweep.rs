@@ -1,0 +1,173 @@
+//! The sweep crate end to end on small sweeps: checking, expansion, shards, idempotent
+//! and resumable runs, collect.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use labelnoise_core::train::CancelToken;
+use labelnoise_sweep::collect::{collect, results_csv, Status};
+use labelnoise_sweep::manifest;
+use labelnoise_sweep::{run_shard, NoProgress, PointEnd, Shard, SweepFile, SweepProgress};
+
+const SMALL: &str = r#"
+name = "small"
+[train]
+data = "fig1"
+hidden = 6
+activation = "relu"
+skip = true
+output_bias = true
+noise = 0.5
+output_init_scale = 3
+checkpoint_every = 10000
+[zip]
+lr = [2e-3, 1e-3]
+steps = [2e4, 4e4]
+[grid]
+seed = { from = 3, count = 2 }
+"#;
+
+fn check(text: &str) -> Result<labelnoise_sweep::Sweep, String> {
+    SweepFile::parse(text, "s.toml")
+        .and_then(|f| f.check())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn values_train_would_refuse_are_refused_with_trains_message_and_their_place() {
+    let e = check(&SMALL.replace("lr = [2e-3, 1e-3]", "lr = [2e-3, -1]")).unwrap_err();
+    assert_eq!(e, "s.toml: [zip].lr[1]: must be positive and finite, got -1");
+    let e = check(&SMALL.replace("hidden = 6", "hidden = 6\nfreeze = [\"skip\", 3]")).unwrap_err();
+    assert!(e.starts_with("s.toml: [train].freeze: layer 3 does not exist"), "{e}");
+    let e = check(&SMALL.replace("activation = \"relu\"", "activation = \"softplus\"")).unwrap_err();
+    assert!(e.starts_with("s.toml: [train].activation: unknown variant `softplus`"), "{e}");
+    let e = check(&SMALL.replace("seed = { from = 3, count = 2 }", "seed = [0, 1]\nbatch = [1, 0]")).unwrap_err();
+    assert_eq!(e, "s.toml: [grid].batch[1]: must be at least 1, got 0");
+    let e = check(&SMALL.replace("data = \"fig1\"", "data = \"no-such.json\"")).unwrap_err();
+    assert!(e.starts_with("s.toml: [train].data: no-such.json: "), "{e}");
+    let e = check(&SMALL.replace("noise = 0.5\n", "")).unwrap_err();
+    assert!(e.starts_with("s.toml: noise: required"), "{e}");
+}
+
+#[test]
+fn points_have_stable_directories_settings_and_costs() {
+    let s = check(SMALL).unwrap();
+    assert_eq!(s.len(), 4);
+    let p = s.point(3);
+    assert_eq!(p.settings["lr"], serde_json::json!(1e-3));
+    assert_eq!(p.settings["seed"], serde_json::json!(4));
+    assert!(p.dir.starts_with("points/3-") && p.dir.len() == "points/3-".len() + 8, "{}", p.dir);
+    // 1 -> 6 relu -> 1 with output bias and skip: 6 + 6 + 6 + 1 + 1 = 20 parameters.
+    assert_eq!(s.info(3).params, 20);
+    assert_eq!(p.cost, 4e4 * 20.0);
+    assert_eq!(check(SMALL).unwrap().point(3), p, "the same file gives the same points");
+}
+
+fn run_all(text: &str, dir: &Path, shard: Shard) -> labelnoise_sweep::ShardReport {
+    let s = check(text).unwrap();
+    manifest::prepare(dir, &s).unwrap();
+    run_shard(&s, dir, shard, 2, &NoProgress, &CancelToken::new()).unwrap()
+}
+
+/// Asserts that two sweep directories hold the same files, byte for byte (timings and
+/// the files that name their directory aside).
+fn same_files(a: &Path, b: &Path) {
+    let (fa, fb) = (files_of(a), files_of(b));
+    let names = |f: &[(String, Vec<u8>)]| f.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&fa), names(&fb));
+    for (x, y) in fa.iter().zip(&fb) {
+        assert!(x.1 == y.1, "{} differs", x.0);
+    }
+}
+
+fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in walk(dir) {
+        let name = entry.strip_prefix(dir).unwrap().display().to_string();
+        if name.ends_with("summary.json") || name.contains("results") || name.starts_with("report") || name.ends_with(".png") || name.ends_with(".svg") || name.ends_with("config.json")
+            || name.ends_with(".safetensors")
+        {
+            // Timings; config.json names its directory; the safetensors header's
+            // metadata comes from a HashMap, whose order varies between writes (the
+            // same network is in model.json).
+            continue;
+        }
+        out.push((name, std::fs::read(&entry).unwrap()));
+    }
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            v.extend(walk(&p));
+        } else {
+            v.push(p);
+        }
+    }
+    v
+}
+
+#[test]
+fn shards_together_equal_the_whole_sweep_and_a_second_run_does_nothing() {
+    let whole = tempfile::tempdir().unwrap();
+    let parts = tempfile::tempdir().unwrap();
+    let r = run_all(SMALL, whole.path(), Shard::ALL);
+    assert_eq!(r.counts(), (0, 4, 0, 0, 0));
+    let a = run_all(SMALL, parts.path(), Shard::new(0, 3).unwrap());
+    let b = run_all(SMALL, parts.path(), Shard::new(1, 3).unwrap());
+    let c = run_all(SMALL, parts.path(), Shard::new(2, 3).unwrap());
+    let mut indices: Vec<usize> = [&a, &b, &c].iter().flat_map(|r| r.points.keys().copied()).collect();
+    indices.sort_unstable();
+    assert_eq!(indices, [0, 1, 2, 3]);
+    same_files(whole.path(), parts.path());
+    let mtimes = |d: &Path| -> Vec<_> {
+        walk(d).iter().map(|p| std::fs::metadata(p).unwrap().modified().unwrap()).collect()
+    };
+    let before = mtimes(whole.path());
+    let again = run_all(SMALL, whole.path(), Shard::ALL);
+    assert_eq!(again.counts(), (4, 0, 0, 0, 0));
+    assert_eq!(mtimes(whole.path()), before, "finished points untouched");
+    let m = manifest::read(whole.path()).unwrap();
+    let r1 = collect(whole.path(), &m).unwrap();
+    let r2 = collect(parts.path(), &manifest::read(parts.path()).unwrap()).unwrap();
+    let strip = |s: String| -> Vec<String> {
+        s.lines().map(|l| l.rsplitn(3, ',').nth(2).unwrap().to_string()).collect()
+    };
+    assert_eq!(strip(results_csv(&r1)), strip(results_csv(&r2)));
+    assert!(r1.rows.iter().all(|r| r.status == Status::Finished));
+}
+
+/// Cancels every run after its first progress report past the start.
+struct CancelEarly(CancelToken, AtomicBool);
+
+impl SweepProgress for CancelEarly {
+    fn advanced(&self, _steps: u64) {
+        if !self.1.swap(true, Ordering::Relaxed) {
+            self.0.cancel();
+        }
+    }
+}
+
+#[test]
+fn a_stopped_point_resumes_to_the_same_bits() {
+    let text = SMALL.replace("steps = [2e4, 4e4]", "steps = [6e4, 8e4]");
+    let s = check(&text).unwrap();
+    let stopped = tempfile::tempdir().unwrap();
+    manifest::prepare(stopped.path(), &s).unwrap();
+    let token = CancelToken::new();
+    let progress = CancelEarly(token.clone(), AtomicBool::new(false));
+    let r = run_shard(&s, stopped.path(), Shard::ALL, 1, &progress, &token).unwrap();
+    assert!(r.points.values().any(|e| matches!(e, PointEnd::Cancelled(_))), "{r:?}");
+    let m = manifest::read(stopped.path()).unwrap();
+    let partial = collect(stopped.path(), &m).unwrap();
+    assert!(partial.unfinished().len() >= 3, "one stopped, the rest not started");
+    let r = run_shard(&s, stopped.path(), Shard::ALL, 2, &NoProgress, &CancelToken::new()).unwrap();
+    assert_eq!(r.counts().2, 1, "one point resumed: {r:?}");
+    let whole = tempfile::tempdir().unwrap();
+    run_all(&text, whole.path(), Shard::ALL);
+    same_files(whole.path(), stopped.path());
+}
