@@ -52,15 +52,42 @@ fn refused(text: &str) -> String {
 #[test]
 fn bad_sweep_files_get_one_line_naming_the_key() {
     let cases = [
-        ("unknown-key", SMALL.replace("noise = 0.5", "noise = 0.5\nlearning_rate = 1")),
-        ("unequal-zip", SMALL.replace("steps = [1e4, 2e4]", "steps = [1e4, 2e4, 4e4]")),
-        ("two-sections", SMALL.replace("seed = {", "lr = [1e-3]\nseed = {")),
-        ("refused-value", SMALL.replace("lr = [2e-3, 1e-3]", "lr = [2e-3, 0]")),
-        ("refused-width", SMALL.replace("hidden = 8", "hidden = [8, 0]")),
-        ("not-an-integer", SMALL.replace("steps = [1e4, 2e4]", "steps = [1e4, 2.5]")),
+        (
+            "unknown-key",
+            SMALL.replace("noise = 0.5", "noise = 0.5\nlearning_rate = 1"),
+        ),
+        (
+            "unequal-zip",
+            SMALL.replace("steps = [1e4, 2e4]", "steps = [1e4, 2e4, 4e4]"),
+        ),
+        (
+            "two-sections",
+            SMALL.replace("seed = {", "lr = [1e-3]\nseed = {"),
+        ),
+        (
+            "refused-value",
+            SMALL.replace("lr = [2e-3, 1e-3]", "lr = [2e-3, 0]"),
+        ),
+        (
+            "refused-width",
+            SMALL.replace("hidden = 8", "hidden = [8, 0]"),
+        ),
+        (
+            "not-an-integer",
+            SMALL.replace("steps = [1e4, 2e4]", "steps = [1e4, 2.5]"),
+        ),
         ("bad-range", SMALL.replace("count = 2", "count = 0")),
-        ("empty-list", SMALL.replace("lr = [2e-3, 1e-3]\nsteps = [1e4, 2e4]", "lr = []\nsteps = []")),
-        ("unknown-distribution", SMALL.replace("noise = 0.5", "noise = 0.5\nnoise_dist = \"cauchy\"")),
+        (
+            "empty-list",
+            SMALL.replace(
+                "lr = [2e-3, 1e-3]\nsteps = [1e4, 2e4]",
+                "lr = []\nsteps = []",
+            ),
+        ),
+        (
+            "unknown-distribution",
+            SMALL.replace("noise = 0.5", "noise = 0.5\nnoise_dist = \"cauchy\""),
+        ),
         ("missing-required", SMALL.replace("data = \"fig1\"\n", "")),
         ("toml-syntax", SMALL.replace("noise = 0.5", "noise = = 0.5")),
         ("top-level-key", format!("lr = 1\n{SMALL}")),
@@ -83,7 +110,10 @@ fn sweep_then_collect_and_a_second_sweep_skips_everything() {
         .assert()
         .success();
     let text = String::from_utf8(a.get_output().stdout.clone()).unwrap();
-    assert!(text.contains("4 points: 4 finished, 0 resumed, 0 already done"), "{text}");
+    assert!(
+        text.contains("4 points: 4 finished, 0 resumed, 0 already done"),
+        "{text}"
+    );
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["count"], 4);
@@ -92,7 +122,8 @@ fn sweep_then_collect_and_a_second_sweep_skips_everything() {
         let dir = out.join(p["dir"].as_str().unwrap());
         assert!(dir.join("summary.json").exists() && dir.join("metrics.csv").exists());
         let config: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+                .unwrap();
         assert_eq!(config["output_init_scale"], 3.0);
         assert_eq!(config["command"][1], "train");
     }
@@ -101,20 +132,37 @@ fn sweep_then_collect_and_a_second_sweep_skips_everything() {
         .assert()
         .success();
     let text = String::from_utf8(a.get_output().stdout.clone()).unwrap();
-    assert!(text.contains("4 points: 0 finished, 0 resumed, 4 already done"), "{text}");
+    assert!(
+        text.contains("4 points: 0 finished, 0 resumed, 4 already done"),
+        "{text}"
+    );
     labelnoise().args(["collect", out_s]).assert().success();
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
     insta::assert_snapshot!("results-csv-header", csv.lines().next().unwrap());
     assert_eq!(csv.lines().count(), 5);
     assert!(csv.lines().skip(1).all(|l| l.contains(",finished,")));
-    for f in ["results.json", "report.md", "report.html", "by-lr.png", "by-lr.svg", "by-steps.png"] {
+    for f in [
+        "results.json",
+        "report.md",
+        "report.html",
+        "by-lr.png",
+        "by-lr.svg",
+        "by-steps.png",
+    ] {
         assert!(out.join(f).exists(), "{f}");
     }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("data:image/png;base64,"), "self-contained");
     // Another sweep into the same directory is refused.
-    let other = write(tmp.path(), "other.toml", &SMALL.replace("count = 2", "count = 3"));
-    let a = labelnoise().args(["sweep", &other, "--out", out_s]).assert().code(2);
+    let other = write(
+        tmp.path(),
+        "other.toml",
+        &SMALL.replace("count = 2", "count = 3"),
+    );
+    let a = labelnoise()
+        .args(["sweep", &other, "--out", out_s])
+        .assert()
+        .code(2);
     let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
     assert!(err.contains("holds another sweep"), "{err}");
 }
@@ -131,8 +179,14 @@ fn shards_run_disjoint_points_and_collect_lists_the_missing_ones() {
         .success();
     let a = labelnoise().args(["collect", out_s]).assert().code(1);
     let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
-    assert!(err.contains("2 of 4 points not finished") && err.contains("missing"), "{err}");
-    labelnoise().args(["collect", out_s, "--partial"]).assert().success();
+    assert!(
+        err.contains("2 of 4 points not finished") && err.contains("missing"),
+        "{err}"
+    );
+    labelnoise()
+        .args(["collect", out_s, "--partial"])
+        .assert()
+        .success();
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
     assert_eq!(csv.matches(",missing,").count(), 2, "{csv}");
     // The shard comes from Slurm's variables without --shard.
@@ -162,13 +216,29 @@ fn slurm_writes_a_job_array_script() {
     let a = labelnoise()
         .current_dir(tmp.path())
         .args([
-            "sweep", &file, "--out", out_s, "--slurm", "--time", "00:10:00", "--cpus-per-task", "1",
-            "--max-parallel", "2", "--tasks", "3", "--partition", "debug",
+            "sweep",
+            &file,
+            "--out",
+            out_s,
+            "--slurm",
+            "--time",
+            "00:10:00",
+            "--cpus-per-task",
+            "1",
+            "--max-parallel",
+            "2",
+            "--tasks",
+            "3",
+            "--partition",
+            "debug",
         ])
         .assert()
         .success();
     let text = String::from_utf8(a.get_output().stdout.clone()).unwrap();
-    assert!(text.contains(&format!("sbatch {out_s}/sweep.sbatch")), "{text}");
+    assert!(
+        text.contains(&format!("sbatch {out_s}/sweep.sbatch")),
+        "{text}"
+    );
     assert!(out.join("manifest.json").exists() && out.join("logs").is_dir());
     assert!(!out.join("points").exists(), "nothing runs");
     let script = std::fs::read_to_string(out.join("sweep.sbatch")).unwrap();
@@ -180,7 +250,17 @@ fn slurm_writes_a_job_array_script() {
         .replace(&tmp.path().display().to_string(), "[tmp]");
     insta::assert_snapshot!("slurm-script", script);
     let e = labelnoise()
-        .args(["sweep", &file, "--out", out_s, "--slurm", "--time", "1h", "--cpus-per-task", "1"])
+        .args([
+            "sweep",
+            &file,
+            "--out",
+            out_s,
+            "--slurm",
+            "--time",
+            "1h",
+            "--cpus-per-task",
+            "1",
+        ])
         .assert()
         .code(2);
     let err = String::from_utf8(e.get_output().stderr.clone()).unwrap();

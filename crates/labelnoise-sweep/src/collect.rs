@@ -318,7 +318,11 @@ pub fn results_csv(r: &Results) -> String {
     s.push('\n');
     let opt = |v: Option<String>| v.unwrap_or_default();
     for row in &r.rows {
-        let mut cells = vec![row.index.to_string(), row.dir.clone(), row.status.name().into()];
+        let mut cells = vec![
+            row.index.to_string(),
+            row.dir.clone(),
+            row.status.name().into(),
+        ];
         for k in &r.swept {
             cells.push(row.settings.get(k).map(cell).unwrap_or_default());
         }
@@ -382,7 +386,11 @@ mod tests {
             }
             s
         };
-        std::fs::write(&path, rows(&[(0, "9"), (10, "2"), (100, "4"), (1000, "2"), (5000, "2")])).unwrap();
+        std::fs::write(
+            &path,
+            rows(&[(0, "9"), (10, "2"), (100, "4"), (1000, "2"), (5000, "2")]),
+        )
+        .unwrap();
         assert_eq!(time_to_simplify(&path, 2).unwrap(), Some(1000));
         std::fs::write(&path, rows(&[(0, "9"), (10, "2"), (100, "4")])).unwrap();
         assert_eq!(time_to_simplify(&path, 2).unwrap(), None);

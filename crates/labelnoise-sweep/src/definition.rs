@@ -160,15 +160,21 @@ mod tests {
         let s = d.settings(7);
         // zip 1, grid 1 = (hidden 0, seed 1)
         assert_eq!(
-            (s["lr"].clone(), s["steps"].clone(), s["hidden"].clone(), s["seed"].clone()),
+            (
+                s["lr"].clone(),
+                s["steps"].clone(),
+                s["hidden"].clone(),
+                s["seed"].clone()
+            ),
             (json!(5e-4), json!(40), json!([4]), json!(1))
         );
         assert_eq!(d.location("steps", 7).unwrap(), "[zip].steps[1]");
         assert_eq!(d.location("hidden", 11).unwrap(), "[grid].hidden[2]");
         assert_eq!(d.location("data", 3).unwrap(), "[train].data");
         assert!(d.location("noise", 3).is_none());
-        let all: std::collections::BTreeSet<String> =
-            (0..d.len()).map(|i| settings_hash(&d.settings(i))).collect();
+        let all: std::collections::BTreeSet<String> = (0..d.len())
+            .map(|i| settings_hash(&d.settings(i)))
+            .collect();
         assert_eq!(all.len(), 12, "every point has its own settings");
     }
 

@@ -165,13 +165,16 @@ fn drift_rate(r: &Row) -> Option<f64> {
     Some(lr * lr * noise * noise)
 }
 
+/// The points of a panel: series label → x (as bits) → (seed, y, row).
+type Groups<'a> = BTreeMap<String, BTreeMap<u64, Vec<(u64, f64, &'a Row)>>>;
+
 /// What one panel shows, with the fits it made.
 struct PanelData {
     panel: Panel,
     fits: Vec<Fit>,
 }
 
-fn panel_for(def: &Definition, rows: &[&Row], x: &str, m: &Measure, k: usize) -> PanelData {
+fn panel_for(def: &Definition, rows: &[&Row], x: &str, m: &Measure) -> PanelData {
     let keys = series_keys(def, x);
     let label_of = |r: &Row| -> String {
         keys.iter()
@@ -180,7 +183,7 @@ fn panel_for(def: &Definition, rows: &[&Row], x: &str, m: &Measure, k: usize) ->
             .join(" ")
     };
     // series label → x → (seed, y)
-    let mut groups: BTreeMap<String, BTreeMap<u64, Vec<(u64, f64, &Row)>>> = BTreeMap::new();
+    let mut groups: Groups = BTreeMap::new();
     for r in rows {
         let (Some(xv), Some(y)) = (
             r.settings.get(x).and_then(numeric),
@@ -280,7 +283,6 @@ fn panel_for(def: &Definition, rows: &[&Row], x: &str, m: &Measure, k: usize) ->
     } else {
         format!("{} (exponent {fit_text})", m.label)
     };
-    let _ = k;
     PanelData {
         panel: Panel {
             title,
@@ -332,15 +334,18 @@ pub fn write_report(root: &Path, def: &Definition, results: &Results) -> Result<
     let mut rendered = Vec::new();
     for x in axes(def, &fin_rows) {
         let mut panels = Vec::new();
-        for (k, m) in MEASURES.iter().enumerate() {
-            let p = panel_for(def, &finished, &x, m, k);
+        for m in &MEASURES {
+            let p = panel_for(def, &finished, &x, m);
             fits.extend(p.fits);
             panels.push(p.panel);
         }
         let name = format!("by-{x}");
         let fig = Figure {
             name: name.clone(),
-            title: format!("{}: the measures against {x} (median and IQR over seeds)", def.name),
+            title: format!(
+                "{}: the measures against {x} (median and IQR over seeds)",
+                def.name
+            ),
             panels,
             cols: 3,
             panel_size: (520, 400),
@@ -424,13 +429,22 @@ pub fn write_report(root: &Path, def: &Definition, results: &Results) -> Result<
                 let seeds = if s.is_empty() {
                     String::new()
                 } else {
-                    format!(" (seeds {:.2} [{:.2}, {:.2}])", quantile(&s, 0.5), s[0], s[s.len() - 1])
+                    format!(
+                        " (seeds {:.2} [{:.2}, {:.2}])",
+                        quantile(&s, 0.5),
+                        s[0],
+                        s[s.len() - 1]
+                    )
                 };
                 format!(
                     "`{}` against `{}`{}: {:.3}{}",
                     f.measure,
                     f.setting,
-                    if f.series.is_empty() { String::new() } else { format!(" [{}]", f.series) },
+                    if f.series.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", f.series)
+                    },
                     f.exponent,
                     seeds
                 )
@@ -449,7 +463,10 @@ pub fn write_report(root: &Path, def: &Definition, results: &Results) -> Result<
                     "{} ({}{})",
                     r.dir,
                     r.status.name(),
-                    r.problem.as_ref().map(|p| format!(": {p}")).unwrap_or_default()
+                    r.problem
+                        .as_ref()
+                        .map(|p| format!(": {p}"))
+                        .unwrap_or_default()
                 )
             })
             .collect();
@@ -457,7 +474,11 @@ pub fn write_report(root: &Path, def: &Definition, results: &Results) -> Result<
     }
     let never = finished
         .iter()
-        .filter(|r| r.measures.as_ref().is_some_and(|m| m.time_to_simplify.is_none()))
+        .filter(|r| {
+            r.measures
+                .as_ref()
+                .is_some_and(|m| m.time_to_simplify.is_none())
+        })
         .count();
     if never > 0 {
         notes.push(format!(
@@ -480,8 +501,14 @@ pub fn write_report(root: &Path, def: &Definition, results: &Results) -> Result<
         results.sweep_hash
     )];
     let sections = [section];
-    write_atomic(&root.join("report.md"), markdown(&title, &header, &sections).as_bytes())?;
-    write_atomic(&root.join("report.html"), html(&title, &header, &sections).as_bytes())?;
+    write_atomic(
+        &root.join("report.md"),
+        markdown(&title, &header, &sections).as_bytes(),
+    )?;
+    write_atomic(
+        &root.join("report.html"),
+        html(&title, &header, &sections).as_bytes(),
+    )?;
     Ok(ReportSummary { figures, fits })
 }
 
@@ -491,7 +518,10 @@ mod tests {
 
     #[test]
     fn slopes_and_quantiles() {
-        let pts: Vec<(f64, f64)> = [1.0, 2.0, 4.0, 8.0].iter().map(|&x| (x, 3.0 / (x * x))).collect();
+        let pts: Vec<(f64, f64)> = [1.0, 2.0, 4.0, 8.0]
+            .iter()
+            .map(|&x| (x, 3.0 / (x * x)))
+            .collect();
         assert!((log_slope(&pts).unwrap() + 2.0).abs() < 1e-12);
         assert!(log_slope(&[(1.0, 1.0)]).is_none());
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);

@@ -169,6 +169,10 @@ mod tests {
         assert!(e.to_string().starts_with("s.toml: line 2, column"), "{e}");
         assert!(!e.to_string().contains('\n'));
         let e = SweepFile::parse("lr = 3\n", "s.toml").unwrap_err();
-        assert!(e.to_string().starts_with("s.toml: lr: unknown top-level key"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("s.toml: lr: unknown top-level key"),
+            "{e}"
+        );
     }
 }

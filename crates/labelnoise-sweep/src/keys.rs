@@ -183,6 +183,9 @@ mod tests {
             .unwrap_err()
             .contains("finite"));
         assert_eq!(from_flag("--noise-dist").unwrap().name, "noise_dist");
-        assert_eq!(from_flag("--output-init-scale").unwrap().name, "output_init_scale");
+        assert_eq!(
+            from_flag("--output-init-scale").unwrap().name,
+            "output_init_scale"
+        );
     }
 }

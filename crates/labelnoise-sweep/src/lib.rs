@@ -23,17 +23,17 @@
 //!   seeds, fitted exponents), `report.md` and `report.html`.
 //! - [`slurm`]: the job-array script of `--slurm`.
 
-pub mod error;
-pub mod keys;
+pub mod collect;
 pub mod definition;
+pub mod error;
+pub mod figures;
 pub mod file;
-pub mod sweep;
-pub mod shard;
+pub mod keys;
 pub mod manifest;
 pub mod runner;
-pub mod collect;
-pub mod figures;
+pub mod shard;
 pub mod slurm;
+pub mod sweep;
 
 pub use definition::Definition;
 pub use error::{Result, SweepError};

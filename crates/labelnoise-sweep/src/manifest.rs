@@ -143,7 +143,10 @@ pub fn prepare(root: &Path, sweep: &Sweep) -> Result<bool> {
     if path.exists() {
         let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
         let head: Head = serde_json::from_str(&text).map_err(|e| {
-            SweepError::directory(path.display().to_string(), format!("not a sweep manifest: {e}"))
+            SweepError::directory(
+                path.display().to_string(),
+                format!("not a sweep manifest: {e}"),
+            )
         })?;
         if head.format != FORMAT {
             return Err(SweepError::directory(
@@ -219,7 +222,8 @@ mod tests {
     #[test]
     fn the_manifest_reads_back_and_another_sweep_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let text = "[train]\ndata = \"fig1\"\nhidden = 4\nactivation = \"relu\"\nlr = 1e-3\nnoise = 0.1\n\
+        let text =
+            "[train]\ndata = \"fig1\"\nhidden = 4\nactivation = \"relu\"\nlr = 1e-3\nnoise = 0.1\n\
                     [zip]\nsteps = [10, 20]\n[grid]\nseed = { from = 0, count = 3 }\n";
         let sweep = SweepFile::parse(text, "a.toml").unwrap().check().unwrap();
         assert!(prepare(dir.path(), &sweep).unwrap());

@@ -336,7 +336,10 @@ fn run_point(
         };
         let run = run.cancel_on(cancel.clone());
         let start = run.trainer().step();
-        let mut observer = Steps { progress, last: start };
+        let mut observer = Steps {
+            progress,
+            last: start,
+        };
         let outcome = run.execute(&mut observer)?;
         Ok((resumed, start, outcome.summary))
     };

@@ -36,7 +36,7 @@ impl Shard {
             .trim()
             .parse()
             .map_err(|_| bad(format!("N must be a positive integer, got {n:?}")))?;
-        Shard::new(i, n).map_err(|m| bad(m))
+        Shard::new(i, n).map_err(bad)
     }
 
     /// Shard `index` of `count`, or why not.
@@ -91,8 +91,10 @@ pub fn assign(costs: &[f64], count: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..costs.len()).collect();
     order.sort_by(|&a, &b| costs[b].total_cmp(&costs[a]).then(a.cmp(&b)));
     // A min-heap of (load, shard): the least loaded shard, lowest index on ties.
-    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(Load, usize)>> =
-        (0..count.max(1)).map(|s| std::cmp::Reverse((Load(0.0), s))).collect();
+    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(Load, usize)>> = (0..count
+        .max(1))
+        .map(|s| std::cmp::Reverse((Load(0.0), s)))
+        .collect();
     let mut shard_of = vec![0; costs.len()];
     for i in order {
         let std::cmp::Reverse((Load(load), s)) = heap.pop().expect("at least one shard");
@@ -164,18 +166,32 @@ mod tests {
     fn one_expensive_point_gets_a_shard_to_itself() {
         let costs = [100.0, 1.0, 1.0, 1.0, 1.0];
         assert_eq!(points_of(&costs, Shard::new(0, 2).unwrap()), vec![0]);
-        assert_eq!(points_of(&costs, Shard::new(1, 2).unwrap()), vec![1, 2, 3, 4]);
+        assert_eq!(
+            points_of(&costs, Shard::new(1, 2).unwrap()),
+            vec![1, 2, 3, 4]
+        );
     }
 
     #[test]
     fn parsing_and_slurm() {
-        assert_eq!(Shard::parse("3/16").unwrap(), Shard { index: 3, count: 16 });
+        assert_eq!(
+            Shard::parse("3/16").unwrap(),
+            Shard {
+                index: 3,
+                count: 16
+            }
+        );
         for bad in ["16/16", "3", "a/2", "1/0", "-1/4"] {
             let e = Shard::parse(bad).unwrap_err().to_string();
             assert!(e.starts_with("--shard: "), "{e}");
         }
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(a, _)| *a == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(a, _)| *a == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
         assert_eq!(Shard::from_slurm(env(&[])).unwrap(), None);
         assert_eq!(

@@ -32,7 +32,8 @@ impl SlurmOptions {
     pub fn check(&self) -> Result<()> {
         let t = &self.time;
         let ok = !t.is_empty()
-            && t.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '-')
+            && t.chars()
+                .all(|c| c.is_ascii_digit() || c == ':' || c == '-')
             && t.split(['-', ':']).all(|p| !p.is_empty())
             && t.matches('-').count() <= 1
             && t.matches(':').count() <= 2;
@@ -98,7 +99,9 @@ pub fn script(
     s.push_str(&format!(
         "#SBATCH --array=0-{}{}\n",
         opts.tasks - 1,
-        opts.max_parallel.map(|k| format!("%{k}")).unwrap_or_default()
+        opts.max_parallel
+            .map(|k| format!("%{k}"))
+            .unwrap_or_default()
     ));
     s.push_str(&format!("#SBATCH --time={}\n", opts.time));
     s.push_str("#SBATCH --ntasks=1\n");
@@ -161,16 +164,39 @@ mod tests {
     #[test]
     fn bad_options_name_the_flag() {
         for (o, flag) in [
-            (SlurmOptions { time: "1h".into(), ..opts() }, "--time"),
-            (SlurmOptions { cpus_per_task: 0, ..opts() }, "--cpus-per-task"),
-            (SlurmOptions { max_parallel: Some(0), ..opts() }, "--max-parallel"),
+            (
+                SlurmOptions {
+                    time: "1h".into(),
+                    ..opts()
+                },
+                "--time",
+            ),
+            (
+                SlurmOptions {
+                    cpus_per_task: 0,
+                    ..opts()
+                },
+                "--cpus-per-task",
+            ),
+            (
+                SlurmOptions {
+                    max_parallel: Some(0),
+                    ..opts()
+                },
+                "--max-parallel",
+            ),
             (SlurmOptions { tasks: 0, ..opts() }, "--tasks"),
         ] {
             let e = o.check().unwrap_err().to_string();
             assert!(e.starts_with(flag), "{e}");
         }
         for t in ["30", "1:00", "01:00:00", "2-00", "2-12:00:00"] {
-            SlurmOptions { time: t.into(), ..opts() }.check().unwrap();
+            SlurmOptions {
+                time: t.into(),
+                ..opts()
+            }
+            .check()
+            .unwrap();
         }
     }
 }

@@ -136,7 +136,9 @@ pub fn point_dir(index: usize, count: usize, hash: &str) -> String {
 
 /// The starting network, configuration and data of a point's settings; an error names
 /// the key whose value serde refused.
-pub fn point_run(settings: &BTreeMap<String, Value>) -> std::result::Result<PointRun, (String, String)> {
+pub fn point_run(
+    settings: &BTreeMap<String, Value>,
+) -> std::result::Result<PointRun, (String, String)> {
     let mut network = Map::new();
     let mut train = match serde_json::to_value(TrainConfig::default()) {
         Ok(Value::Object(m)) => m,
@@ -204,7 +206,10 @@ impl SweepFile {
                 if let Some(other) = seen.insert(key.name, section) {
                     return Err(err(
                         &at,
-                        format!("also set in [{}]; a key belongs to one section", other.name()),
+                        format!(
+                            "also set in [{}]; a key belongs to one section",
+                            other.name()
+                        ),
                     ));
                 }
                 let normal = |v: &toml::Value, at: &str| -> Result<Value> {
@@ -309,7 +314,9 @@ fn range(t: &toml::Table) -> std::result::Result<Vec<u64>, String> {
         }
     };
     if let Some(k) = t.keys().find(|k| *k != "from" && *k != "count") {
-        return Err(format!("range: unknown key {k:?} ({{ from = A, count = N }})"));
+        return Err(format!(
+            "range: unknown key {k:?} ({{ from = A, count = N }})"
+        ));
     }
     let (from, count) = (int("from")?, int("count")?);
     if count == 0 {

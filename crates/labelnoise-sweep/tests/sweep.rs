@@ -36,12 +36,26 @@ fn check(text: &str) -> Result<labelnoise_sweep::Sweep, String> {
 #[test]
 fn values_train_would_refuse_are_refused_with_trains_message_and_their_place() {
     let e = check(&SMALL.replace("lr = [2e-3, 1e-3]", "lr = [2e-3, -1]")).unwrap_err();
-    assert_eq!(e, "s.toml: [zip].lr[1]: must be positive and finite, got -1");
+    assert_eq!(
+        e,
+        "s.toml: [zip].lr[1]: must be positive and finite, got -1"
+    );
     let e = check(&SMALL.replace("hidden = 6", "hidden = 6\nfreeze = [\"skip\", 3]")).unwrap_err();
-    assert!(e.starts_with("s.toml: [train].freeze: layer 3 does not exist"), "{e}");
-    let e = check(&SMALL.replace("activation = \"relu\"", "activation = \"softplus\"")).unwrap_err();
-    assert!(e.starts_with("s.toml: [train].activation: unknown variant `softplus`"), "{e}");
-    let e = check(&SMALL.replace("seed = { from = 3, count = 2 }", "seed = [0, 1]\nbatch = [1, 0]")).unwrap_err();
+    assert!(
+        e.starts_with("s.toml: [train].freeze: layer 3 does not exist"),
+        "{e}"
+    );
+    let e =
+        check(&SMALL.replace("activation = \"relu\"", "activation = \"softplus\"")).unwrap_err();
+    assert!(
+        e.starts_with("s.toml: [train].activation: unknown variant `softplus`"),
+        "{e}"
+    );
+    let e = check(&SMALL.replace(
+        "seed = { from = 3, count = 2 }",
+        "seed = [0, 1]\nbatch = [1, 0]",
+    ))
+    .unwrap_err();
     assert_eq!(e, "s.toml: [grid].batch[1]: must be at least 1, got 0");
     let e = check(&SMALL.replace("data = \"fig1\"", "data = \"no-such.json\"")).unwrap_err();
     assert!(e.starts_with("s.toml: [train].data: no-such.json: "), "{e}");
@@ -56,11 +70,19 @@ fn points_have_stable_directories_settings_and_costs() {
     let p = s.point(3);
     assert_eq!(p.settings["lr"], serde_json::json!(1e-3));
     assert_eq!(p.settings["seed"], serde_json::json!(4));
-    assert!(p.dir.starts_with("points/3-") && p.dir.len() == "points/3-".len() + 8, "{}", p.dir);
+    assert!(
+        p.dir.starts_with("points/3-") && p.dir.len() == "points/3-".len() + 8,
+        "{}",
+        p.dir
+    );
     // 1 -> 6 relu -> 1 with output bias and skip: 6 + 6 + 6 + 1 + 1 = 20 parameters.
     assert_eq!(s.info(3).params, 20);
     assert_eq!(p.cost, 4e4 * 20.0);
-    assert_eq!(check(SMALL).unwrap().point(3), p, "the same file gives the same points");
+    assert_eq!(
+        check(SMALL).unwrap().point(3),
+        p,
+        "the same file gives the same points"
+    );
 }
 
 fn run_all(text: &str, dir: &Path, shard: Shard) -> labelnoise_sweep::ShardReport {
@@ -84,7 +106,12 @@ fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for entry in walk(dir) {
         let name = entry.strip_prefix(dir).unwrap().display().to_string();
-        if name.ends_with("summary.json") || name.contains("results") || name.starts_with("report") || name.ends_with(".png") || name.ends_with(".svg") || name.ends_with("config.json")
+        if name.ends_with("summary.json")
+            || name.contains("results")
+            || name.starts_with("report")
+            || name.ends_with(".png")
+            || name.ends_with(".svg")
+            || name.ends_with("config.json")
             || name.ends_with(".safetensors")
         {
             // Timings; config.json names its directory; the safetensors header's
@@ -120,12 +147,18 @@ fn shards_together_equal_the_whole_sweep_and_a_second_run_does_nothing() {
     let a = run_all(SMALL, parts.path(), Shard::new(0, 3).unwrap());
     let b = run_all(SMALL, parts.path(), Shard::new(1, 3).unwrap());
     let c = run_all(SMALL, parts.path(), Shard::new(2, 3).unwrap());
-    let mut indices: Vec<usize> = [&a, &b, &c].iter().flat_map(|r| r.points.keys().copied()).collect();
+    let mut indices: Vec<usize> = [&a, &b, &c]
+        .iter()
+        .flat_map(|r| r.points.keys().copied())
+        .collect();
     indices.sort_unstable();
     assert_eq!(indices, [0, 1, 2, 3]);
     same_files(whole.path(), parts.path());
     let mtimes = |d: &Path| -> Vec<_> {
-        walk(d).iter().map(|p| std::fs::metadata(p).unwrap().modified().unwrap()).collect()
+        walk(d)
+            .iter()
+            .map(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+            .collect()
     };
     let before = mtimes(whole.path());
     let again = run_all(SMALL, whole.path(), Shard::ALL);
@@ -135,7 +168,9 @@ fn shards_together_equal_the_whole_sweep_and_a_second_run_does_nothing() {
     let r1 = collect(whole.path(), &m).unwrap();
     let r2 = collect(parts.path(), &manifest::read(parts.path()).unwrap()).unwrap();
     let strip = |s: String| -> Vec<String> {
-        s.lines().map(|l| l.rsplitn(3, ',').nth(2).unwrap().to_string()).collect()
+        s.lines()
+            .map(|l| l.rsplitn(3, ',').nth(2).unwrap().to_string())
+            .collect()
     };
     assert_eq!(strip(results_csv(&r1)), strip(results_csv(&r2)));
     assert!(r1.rows.iter().all(|r| r.status == Status::Finished));
@@ -161,11 +196,27 @@ fn a_stopped_point_resumes_to_the_same_bits() {
     let token = CancelToken::new();
     let progress = CancelEarly(token.clone(), AtomicBool::new(false));
     let r = run_shard(&s, stopped.path(), Shard::ALL, 1, &progress, &token).unwrap();
-    assert!(r.points.values().any(|e| matches!(e, PointEnd::Cancelled(_))), "{r:?}");
+    assert!(
+        r.points
+            .values()
+            .any(|e| matches!(e, PointEnd::Cancelled(_))),
+        "{r:?}"
+    );
     let m = manifest::read(stopped.path()).unwrap();
     let partial = collect(stopped.path(), &m).unwrap();
-    assert!(partial.unfinished().len() >= 3, "one stopped, the rest not started");
-    let r = run_shard(&s, stopped.path(), Shard::ALL, 2, &NoProgress, &CancelToken::new()).unwrap();
+    assert!(
+        partial.unfinished().len() >= 3,
+        "one stopped, the rest not started"
+    );
+    let r = run_shard(
+        &s,
+        stopped.path(),
+        Shard::ALL,
+        2,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .unwrap();
     assert_eq!(r.counts().2, 1, "one point resumed: {r:?}");
     let whole = tempfile::tempdir().unwrap();
     run_all(&text, whole.path(), Shard::ALL);

@@ -13,7 +13,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use labelnoise_sweep::collect::{collect, write_results, Status};
 use labelnoise_sweep::figures::write_report;
 use labelnoise_sweep::slurm::{script, SlurmOptions, DEFAULT_MAX_TASKS};
-use labelnoise_sweep::{manifest, run_shard, PointEnd, Shard, SweepError, SweepFile, SweepProgress};
+use labelnoise_sweep::{
+    manifest, run_shard, PointEnd, Shard, SweepError, SweepFile, SweepProgress,
+};
 
 use crate::UsageError;
 
@@ -107,7 +109,11 @@ impl SweepProgress for Bar {
                 PointEnd::Skipped => "already done".to_string(),
                 PointEnd::Finished { resumed, steps, .. } => format!(
                     "{} ({steps} steps)",
-                    if *resumed { "resumed and finished" } else { "finished" }
+                    if *resumed {
+                        "resumed and finished"
+                    } else {
+                        "finished"
+                    }
                 ),
                 PointEnd::Diverged(s) => format!("diverged at step {s}"),
                 PointEnd::Failed(m) => format!("failed: {m}"),
@@ -144,9 +150,9 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             .map_err(cli_error)?
             .unwrap_or(Shard::ALL),
     };
-    let jobs = args.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    });
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     manifest::prepare(&root, &sweep).map_err(cli_error)?;
     let show = !args.quiet && std::io::stderr().is_terminal();
     let bar = ProgressBar::with_draw_target(
@@ -220,7 +226,13 @@ fn slurm(
     };
     opts.check().map_err(cli_error)?;
     let cwd = std::env::current_dir()?;
-    let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
+    let abs = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            cwd.join(p)
+        }
+    };
     let exe = std::env::current_exe()?;
     let text = script(
         &sweep.definition.name,
@@ -259,7 +271,9 @@ fn slurm(
         anyhow::bail!(
             "sbatch {}: {}",
             path.display(),
-            String::from_utf8_lossy(&output.stderr).trim().replace('\n', " ")
+            String::from_utf8_lossy(&output.stderr)
+                .trim()
+                .replace('\n', " ")
         );
     }
     let id = String::from_utf8_lossy(&output.stdout);
@@ -306,7 +320,11 @@ pub fn collect_cmd(args: &CollectArgs, out: &mut dyn Write) -> anyhow::Result<()
                     "time to simplify ~ {}^{:.3}{}{}",
                     f.setting,
                     f.exponent,
-                    if f.series.is_empty() { String::new() } else { format!(" [{}]", f.series) },
+                    if f.series.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", f.series)
+                    },
                     if s.is_empty() {
                         String::new()
                     } else {
