@@ -12,7 +12,7 @@
 //!   kinds, and the normalization of their values.
 //! - [`definition`]: [`Definition`], the fixed settings, `[zip]` and `[grid]` lists,
 //!   and the expansion of a point index into its settings; the settings hash.
-//! - [`file`]: [`SweepFile`], the sweep file as written (TOML).
+//! - [`file`](mod@file): [`SweepFile`], the sweep file as written (TOML).
 //! - [`sweep`]: [`SweepFile::check`] → [`Sweep`]: every point checked the way `train`
 //!   checks its flags, with its directory and estimated cost.
 //! - [`shard`]: [`Shard`], the deterministic cost-balanced share of one worker.
