@@ -84,7 +84,7 @@ munged --force --foreground --key-file="$tmp/munge/munge.key" --socket="$tmp/mun
 pids+=($!)
 cat >"$tmp/slurm.conf" <<CONF
 ClusterName=labelnoise
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -110,7 +110,7 @@ AccountingStorageType=accounting_storage/none
 SwitchType=switch/none
 MaxArraySize=1001
 KillWait=5
-NodeName=$host CPUs=$cpus State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
 export SLURM_CONF="$tmp/slurm.conf"
