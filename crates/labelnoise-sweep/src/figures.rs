@@ -1,8 +1,8 @@
 //! `collect`'s figures and reports: each measure against each numeric swept setting,
 //! the median and the interquartile range over the points that share a value (the
 //! seeds, and any other setting swept alongside), one series per combination of the
-//! other swept settings; log axes where the values are positive and span a decade (a
-//! measure that does is drawn log-log); for log-log panels the fitted exponent (least squares of log median against log setting) with its spread
+//! other swept settings; a log axis for a positive setting spanning a factor 2 and for a
+//! measure spanning a decade (drawn log-log); for log-log panels the fitted exponent (least squares of log median against log setting) with its spread
 //! across seeds (the same fit on each seed's points alone); and, for the time to
 //! simplify, the paper's 1/(η²σ²) time scale drawn as C/(η²σ²) with C the median of
 //! time · η²σ² (Lemma 6: the slow phase moves at rate η²σ²).
@@ -206,16 +206,17 @@ fn panel_for(def: &Definition, rows: &[&Row], x: &str, m: &Measure) -> PanelData
         .values()
         .flat_map(|g| g.values().flat_map(|v| v.iter().map(|p| p.1)))
         .collect();
-    let spans = |v: &[f64]| {
+    let spans = |v: &[f64], factor: f64| {
         let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        lo > 0.0 && hi / lo >= 10.0
+        lo > 0.0 && hi / lo >= factor
     };
     // A measure that spans a decade is drawn log-log (against a positive setting) and
-    // gets a power-law fit; a setting that spans a decade gets a log axis either way.
-    let positive = |v: &[f64]| v.iter().all(|&a| a > 0.0);
-    let y_log = spans(&all_y);
-    let x_log = spans(&all_x) || (y_log && positive(&all_x));
+    // gets a power-law fit. A positive setting spanning a factor 2 or more gets a log
+    // axis either way: swept settings are usually geometric (learning rates, noise
+    // levels, widths), and a linear axis would crowd their small values.
+    let y_log = spans(&all_y, 10.0);
+    let x_log = spans(&all_x, 2.0) || (y_log && spans(&all_x, 1.0));
     let mut series = Vec::new();
     let mut fits = Vec::new();
     for (s, (label, by_x)) in groups.iter().enumerate() {
