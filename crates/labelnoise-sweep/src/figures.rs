@@ -360,9 +360,9 @@ pub fn write_report(root: &Path, def: &Definition, results: &Results) -> Result<
             caption: format!(
                 "Each measure of the finished points against {x}: the line joins the medians, the thin lines \
                  are the first and third quartiles, over the seeds (and the settings zipped with {x}); one \
-                 colour per combination of the other swept settings. Log axes where the values are positive \
-                 and span a decade; the exponent in a title is the least-squares slope of log median \
-                 against log {x}."
+                 colour per combination of the other swept settings. Log axes for {x} when its values span \
+                 a factor 2 and for a measure whose values span a decade; the exponent in a log-log \
+                 panel's title is the least-squares slope of log median against log {x}."
             ),
             png,
         });
