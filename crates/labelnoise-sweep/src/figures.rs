@@ -154,9 +154,17 @@ fn series_keys(def: &Definition, x: &str) -> Vec<String> {
         .into_iter()
         .filter(|k| *k != x && *k != "seed")
         .filter(|k| !(zipped && def.zip.iter().any(|(z, _)| z == k)))
+        .filter(|k| {
+            // A list of one value (or of equal values) splits nothing.
+            let values = def.zip.iter().chain(&def.grid).find(|(z, _)| z == k);
+            values.is_some_and(|(_, v)| v.iter().any(|x| x != &v[0]))
+        })
         .map(str::to_string)
         .collect()
 }
+
+/// The most series a panel's legend lists.
+const MAX_LEGEND: usize = 6;
 
 /// η²σ² of a row.
 fn drift_rate(r: &Row) -> Option<f64> {
@@ -245,8 +253,16 @@ fn panel_for(def: &Definition, rows: &[&Row], x: &str, m: &Measure) -> PanelData
                 reference.push((xv, rate, scaled));
             }
         }
-        let name = if label.is_empty() { "median" } else { label };
-        series.push(Series::new(Some(name), med.clone(), c, Style::Line));
+        // Past MAX_LEGEND series a legend would hide the panel; the colours then only
+        // separate the series (the rows are in results.csv).
+        let name = if groups.len() > MAX_LEGEND {
+            None
+        } else if label.is_empty() {
+            Some("median")
+        } else {
+            Some(label.as_str())
+        };
+        series.push(Series::new(name, med.clone(), c, Style::Line));
         series.push(Series::new(None, med.clone(), c, Style::Points));
         series.push(Series::new(None, q1, c, Style::Thin));
         series.push(Series::new(None, q3, c, Style::Thin));
