@@ -6,8 +6,14 @@ use std::path::Path;
 
 use assert_cmd::Command;
 
+/// The binary, outside any Slurm array task (a test run inside one would otherwise
+/// take a shard from its variables).
 fn labelnoise() -> Command {
-    Command::cargo_bin("labelnoise").unwrap()
+    let mut c = Command::cargo_bin("labelnoise").unwrap();
+    c.env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("SLURM_ARRAY_TASK_COUNT")
+        .env_remove("SLURM_ARRAY_TASK_MIN");
+    c
 }
 
 const SMALL: &str = r#"name = "small"
