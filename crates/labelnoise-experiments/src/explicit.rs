@@ -44,7 +44,7 @@ use crate::common::{
     snapshot_steps, sup_distance, x_range, Setup,
 };
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// One measurement of a run.
 #[derive(Clone, Debug, Serialize)]
@@ -224,7 +224,7 @@ fn run_one(
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<Explicit> {
+pub fn run(opts: &ValidOptions) -> Result<Explicit> {
     let setup = setup();
     let data = fig1_data();
     let (lo, hi) = x_range(&data);
@@ -427,14 +427,14 @@ impl crate::Experiment for ExplicitExperiment {
         "Explicit η λ ∇reg term against label noise: speed-up and end points"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
 
 // The report section: figures, tables and the claims.
 
-fn report(r: &Explicit) -> anyhow::Result<Report> {
+fn report(r: &Explicit) -> crate::Result<Report> {
     let series = |f: &dyn Fn(&Point) -> f64, manifold: bool| -> Vec<Series> {
         r.runs
             .iter()

@@ -56,7 +56,7 @@ use crate::common::{
     data_series, figure, function_curve, grid, project_to_manifold, sample, shape_of, Setup,
 };
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// The numbers of pieces of the targets.
 pub const PIECES: [usize; 3] = [2, 4, 8];
@@ -484,7 +484,7 @@ pub fn log_log_slope(points: &[(f64, f64)]) -> f64 {
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<Generalization> {
+pub fn run(opts: &ValidOptions) -> Result<Generalization> {
     let setup = setup(opts.quick, opts.steps_scale);
     let draws = if opts.quick { 3 } else { 10 };
     let test = grid(-1.0, 1.0, TEST_POINTS);
@@ -639,7 +639,7 @@ impl crate::Experiment for GeneralizationExperiment {
         "Test error against n on random k-piece targets, per method"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
@@ -652,7 +652,7 @@ fn cell<'a>(r: &'a Generalization, method: &str, k: usize, n: usize) -> Option<&
         .find(|c| c.method == method && c.pieces == k && c.size == n)
 }
 
-fn report(r: &Generalization) -> anyhow::Result<Report> {
+fn report(r: &Generalization) -> crate::Result<Report> {
     let curve = |method: &str, k: usize, f: &dyn Fn(&Cell) -> f64| -> Vec<(f64, f64)> {
         SIZES
             .iter()

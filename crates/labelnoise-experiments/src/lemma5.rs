@@ -43,7 +43,7 @@ use labelnoise_core::train::{RunStatus, TrainConfig, Trainer};
 
 use crate::common::{fig1_data, figure, RangeBasis};
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// The measurement at one noise level σ.
 #[derive(Clone, Debug, Serialize)]
@@ -131,7 +131,7 @@ pub struct Lemma5 {
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<Lemma5> {
+pub fn run(opts: &ValidOptions) -> Result<Lemma5> {
     let model = "fig1-minimal";
     let data = fig1_data();
     let net = labelnoise_core::builtin::model(model).expect("built in");
@@ -295,14 +295,14 @@ impl crate::Experiment for Lemma5Experiment {
         "Lemma 5: variance η σ² in every direction with γ > 0"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
 
 // The report section: figures, tables and the claims.
 
-fn report(r: &Lemma5) -> anyhow::Result<Report> {
+fn report(r: &Lemma5) -> crate::Result<Report> {
     let k = r.gamma.len();
     let main = &r.sweep[0];
     let mut by_sigma: Vec<Series> = r

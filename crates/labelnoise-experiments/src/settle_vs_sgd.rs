@@ -41,7 +41,7 @@ use crate::common::{
     shape_of, sup_distance, x_range, Setup, Shape,
 };
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// The x values of the `v8` data (y = |x|).
 pub const V8_X: [f64; 8] = [-1.5, -1.1, -0.7, -0.3, 0.3, 0.7, 1.1, 1.5];
@@ -222,7 +222,7 @@ fn pair(name: &str, data: &Dataset, setup: &Setup, seed: u64, xs: &[f64]) -> Res
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<SettleVsSgd> {
+pub fn run(opts: &ValidOptions) -> Result<SettleVsSgd> {
     let setup = Setup::for_mode(opts.quick, opts.steps_scale);
     let seeds: Vec<u64> = (1..=if opts.quick { 4 } else { 10 })
         .map(|k| 5000 + k)
@@ -320,14 +320,14 @@ impl crate::Experiment for SettleExperiment {
         "Settle against long label-noise SGD from the same starts: reg, function, time"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
 
 // The report section: figures, tables and the claims.
 
-fn report(r: &SettleVsSgd) -> anyhow::Result<Report> {
+fn report(r: &SettleVsSgd) -> crate::Result<Report> {
     let mut panels = Vec::new();
     for (name, xs, pts) in &r.grids {
         let pairs: Vec<&Pair> = r.pairs.iter().filter(|p| &p.data == name).collect();

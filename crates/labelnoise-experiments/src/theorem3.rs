@@ -29,7 +29,7 @@ use labelnoise_core::Activation;
 
 use crate::common::{figure, snapshot_steps};
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// The setup of `reproduce theorem3`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -61,7 +61,7 @@ impl Setup {
     /// has time scale 1/(η²σ²) = 1e4 steps. tanh runs get 3e5 steps (30 time scales);
     /// logistic runs, whose drift toward eq. 18 is far slower (the regularizer's
     /// gradient falls with the activations h_i → 0), get 3e6 (full) or 1e6 (quick).
-    pub fn for_options(opts: &Options) -> Self {
+    pub fn for_options(opts: &ValidOptions) -> Self {
         let scale = |s: f64| ((s * opts.steps_scale).round() as u64).max(1);
         Setup {
             width: 20,
@@ -341,7 +341,7 @@ fn summary(runs: &[Run]) -> serde_json::Value {
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<Theorem3> {
+pub fn run(opts: &ValidOptions) -> Result<Theorem3> {
     let setup = Setup::for_options(opts);
     let seeds: Vec<u64> = (1..=setup.seeds as u64).collect();
     let mut jobs = Vec::new();
@@ -455,14 +455,14 @@ impl crate::Experiment for Theorem3Experiment {
         "Theorem 3: tanh and logistic networks on one point keep at most two unit classes"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
 
 // The report section: figures, tables and the claims.
 
-fn report(r: &Theorem3) -> anyhow::Result<Report> {
+fn report(r: &Theorem3) -> crate::Result<Report> {
     let s = &r.setup;
     let scatter = |title: &str, noise: &[Run], plain: &[Run], legend: Legend| {
         let (Some(n), Some(p)) = (noise.first(), plain.first()) else {
