@@ -389,6 +389,33 @@ fn check_memory(net: &Network, data: &Dataset) -> Result<()> {
     )
 }
 
+/// The memory that runs executed together by [`execute_all`] need at once: the sum of
+/// the `threads` largest [`memory_estimate`]s (rayon runs at most one run per thread).
+pub fn memory_together(runs: &[&Run], threads: usize) -> u128 {
+    let mut each: Vec<u128> = runs
+        .iter()
+        .map(|r| memory_estimate(&r.initial, &r.data))
+        .collect();
+    each.sort_unstable_by(|a, b| b.cmp(a));
+    each.iter().take(threads.max(1)).sum()
+}
+
+/// Refuses runs that [`execute_all`] could not hold in memory at once ([`Run::new`]
+/// checks each run alone): call it after building the runs, before writing anything.
+///
+/// Checked by `tests::memory_together_sums_the_largest_concurrent_runs`.
+pub fn check_memory_together(runs: &[&Run]) -> Result<()> {
+    let threads = rayon::current_num_threads().min(runs.len());
+    if threads <= 1 {
+        return Ok(());
+    }
+    crate::memory::check_fits(
+        "train",
+        &format!("{threads} runs in parallel"),
+        memory_together(runs, threads),
+    )
+}
+
 /// Runs several runs in parallel (rayon, one task per run), each with its own observer;
 /// results in the order given.
 pub fn execute_all<O: Observer + Send>(runs: Vec<(Run, O)>) -> Vec<Result<RunOutcome>> {
@@ -522,6 +549,38 @@ mod tests {
         let later = stops(100_000, &metric, 30_000, 60_000);
         assert!(later.iter().all(|&t| t > 60_000));
         assert_eq!(later[0], 70_000);
+    }
+
+    #[test]
+    fn memory_together_sums_the_largest_concurrent_runs() {
+        use crate::network::Architecture;
+        use crate::Activation;
+        let data = Dataset::load("fig1").unwrap();
+        let run = |width: usize| {
+            let arch = Architecture {
+                input_dim: 1,
+                hidden: vec![width],
+                activation: Activation::Relu,
+                hidden_bias: true,
+                output_bias: true,
+                skip: false,
+                frozen_layers: vec![],
+                frozen_skip: false,
+            };
+            let net = super::super::init_network(&arch, 0, 1.0).unwrap();
+            Run::new(net, data.clone(), &TrainConfig::default()).unwrap()
+        };
+        let (small, middle, large) = (run(4), run(40), run(400));
+        let each = |r: &Run| memory_estimate(&r.initial, &r.data);
+        let runs = [&small, &large, &middle];
+        assert_eq!(memory_together(&runs, 1), each(&large));
+        assert_eq!(memory_together(&runs, 2), each(&large) + each(&middle));
+        assert_eq!(
+            memory_together(&runs, 8),
+            each(&large) + each(&middle) + each(&small)
+        );
+        // One run alone is never refused here: Run::new checked it.
+        assert!(check_memory_together(&[&large]).is_ok());
     }
 
     #[test]
