@@ -39,9 +39,9 @@ use serde_json::json;
 use labelnoise_core::error::{Error, Result};
 use labelnoise_core::regularizer::{reg_and_gradient, Batch};
 use labelnoise_core::stability::NullSpace;
-use labelnoise_core::train::{RunStatus, TrainConfig, Trainer};
+use labelnoise_core::train::TrainConfig;
 
-use crate::common::{fig1_data, figure, RangeBasis};
+use crate::common::{fig1_data, figure, train_with_snapshots, RangeBasis};
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
 use crate::{Claim, Report, ValidOptions};
 
@@ -183,27 +183,20 @@ pub fn run(opts: &ValidOptions) -> Result<Lemma5> {
                 seed,
                 ..TrainConfig::default()
             };
-            let valid = cfg.check(&net, &data)?;
-            let mut tr = Trainer::new(net.clone(), data.clone(), valid);
-            let diverged = |s| {
-                Error::parameter(
-                    "--lr",
-                    format!("lemma5 diverged at step {s} (seed {seed}, σ = {sigma})"),
-                )
-            };
-            if let RunStatus::Diverged { step } = tr.run_until(burn_in) {
-                return Err(diverged(step));
-            }
+            // Samples at burn_in + k · sample_every and at the last step.
+            let mut pauses: Vec<u64> = (1..)
+                .map(|k| burn_in + k * sample_every)
+                .take_while(|&t| t < burn_in + steps)
+                .collect();
+            pauses.push(burn_in + steps);
             let mut acc = vec![0.0; r * r];
             let mut count = 0u64;
             let mut d = vec![0.0; p];
-            let mut t = burn_in;
-            while t < burn_in + steps {
-                t = (t + sample_every).min(burn_in + steps);
-                if let RunStatus::Diverged { step } = tr.run_until(t) {
-                    return Err(diverged(step));
+            train_with_snapshots(net.clone(), &data, &cfg, &pauses, |t, at| {
+                if t <= burn_in {
+                    return Ok(());
                 }
-                for ((dk, a), b) in d.iter_mut().zip(tr.params()).zip(&theta_star) {
+                for ((dk, a), b) in d.iter_mut().zip(at.params()).zip(&theta_star) {
                     *dk = a - b;
                 }
                 let xi = basis.coordinates(&d);
@@ -213,7 +206,8 @@ pub fn run(opts: &ValidOptions) -> Result<Lemma5> {
                     }
                 }
                 count += 1;
-            }
+                Ok(())
+            })?;
             for v in &mut acc {
                 *v /= count as f64;
             }

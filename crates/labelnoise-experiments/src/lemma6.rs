@@ -33,9 +33,9 @@ use serde_json::json;
 use labelnoise_core::error::{Error, Result};
 use labelnoise_core::regularizer::{reg_and_gradient, Batch};
 use labelnoise_core::stability::NullSpace;
-use labelnoise_core::train::{RunStatus, TrainConfig, Trainer};
+use labelnoise_core::train::TrainConfig;
 
-use crate::common::{fig1_data, figure, RangeBasis};
+use crate::common::{fig1_data, figure, train_to_end, RangeBasis};
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
 use crate::{Claim, Report, ValidOptions};
 
@@ -149,15 +149,8 @@ pub fn run(opts: &ValidOptions) -> Result<Lemma6> {
                 seed,
                 ..TrainConfig::default()
             };
-            let valid = cfg.check(&net, &data)?;
-            let mut tr = Trainer::new(net.clone(), data.clone(), valid);
-            if let RunStatus::Diverged { step } = tr.run_until(steps) {
-                return Err(Error::parameter(
-                    "--lr",
-                    format!("lemma6 diverged at step {step} (η = {lr}, seed {seed})"),
-                ));
-            }
-            let d: Vec<f64> = tr
+            let end = train_to_end(net.clone(), &data, &cfg)?.network;
+            let d: Vec<f64> = end
                 .params()
                 .iter()
                 .zip(&theta_star)

@@ -67,9 +67,16 @@ pub struct RunView<'a> {
     trainer: &'a Trainer,
     total: u64,
     steps_per_second: f64,
+    seconds: f64,
 }
 
 impl RunView<'_> {
+    /// Seconds spent in the training loop so far in this call to [`Run::execute`]
+    /// (metrics, checkpoints and observers not counted).
+    pub fn training_seconds(&self) -> f64 {
+        self.seconds
+    }
+
     /// Steps done.
     pub fn step(&self) -> u64 {
         self.trainer.step()
@@ -114,6 +121,11 @@ pub trait Observer {
 
     /// After `checkpoint.json` was written for step `step`.
     fn checkpoint_saved(&mut self, _step: u64) {}
+
+    /// At each step given to [`Run::pause_at`], with the training loop stopped there:
+    /// `run.network()` is the network at exactly that step (for measurements a front
+    /// end or an experiment takes itself).
+    fn paused(&mut self, _run: &RunView<'_>) {}
 }
 
 /// An observer that ignores everything.
@@ -132,6 +144,7 @@ pub struct Run {
     checkpoint_every: u64,
     dir: Option<RunDir>,
     cancel: CancelToken,
+    pauses: Vec<u64>,
 }
 
 impl Run {
@@ -148,6 +161,7 @@ impl Run {
             checkpoint_every: 0,
             dir: None,
             cancel: CancelToken::new(),
+            pauses: Vec::new(),
         })
     }
 
@@ -178,6 +192,7 @@ impl Run {
             checkpoint_every: 0,
             dir: None,
             cancel: CancelToken::new(),
+            pauses: Vec::new(),
         })
     }
 
@@ -215,6 +230,15 @@ impl Run {
         self
     }
 
+    /// Also stops the training loop at these steps and calls [`Observer::paused`] there
+    /// (step 0 included, before the first step). Steps past the last are ignored.
+    pub fn pause_at(mut self, steps: impl IntoIterator<Item = u64>) -> Self {
+        self.pauses.extend(steps);
+        self.pauses.sort_unstable();
+        self.pauses.dedup();
+        self
+    }
+
     /// Stops the run when `token` is set.
     pub fn cancel_on(mut self, token: CancelToken) -> Self {
         self.cancel = token;
@@ -248,6 +272,7 @@ impl Run {
             checkpoint_every,
             dir,
             cancel,
+            pauses,
         } = self;
         let total = trainer.config().steps;
         let metric_steps = log_spaced_steps(total, trainer.config().log_points);
@@ -257,6 +282,9 @@ impl Run {
         }
         let mut clock = Clock::default();
         observer.progress(&clock.view(&trainer, total));
+        if trainer.step() == 0 && pauses.first() == Some(&0) {
+            observer.paused(&clock.view(&trainer, total));
+        }
         let mut last_good = trainer.checkpoint();
         let mut diverged_at = None;
         let mut cancelled = false;
@@ -285,7 +313,14 @@ impl Run {
                 }
                 Ok(())
             };
-            for stop in stops(total, &metric_steps, checkpoint_every, trainer.step()) {
+            let stops = stops(
+                total,
+                &metric_steps,
+                &pauses,
+                checkpoint_every,
+                trainer.step(),
+            );
+            for stop in stops {
                 if cancel.is_cancelled() {
                     cancelled = true;
                     break;
@@ -322,6 +357,9 @@ impl Run {
                 if checkpoint_due {
                     save(&rows, &last_good)?;
                     observer.checkpoint_saved(stop);
+                }
+                if pauses.binary_search(&stop).is_ok() {
+                    observer.paused(&view);
                 }
                 observer.progress(&view);
             }
@@ -451,15 +489,24 @@ impl Clock {
             trainer,
             total,
             steps_per_second: self.steps as f64 / self.seconds.max(1e-9),
+            seconds: self.seconds,
         }
     }
 }
 
-/// The steps at which a run stops its training loop: metrics steps, checkpoint steps,
-/// and progress updates (about 1000 per run, so a bar moves and a cancel is seen soon,
-/// but the loop is not slowed), after `start`.
-fn stops(total: u64, metric_steps: &[u64], checkpoint_every: u64, start: u64) -> Vec<u64> {
+/// The steps at which a run stops its training loop: metrics steps, pauses, checkpoint
+/// steps, and progress updates (about 1000 per run, so a bar moves and a cancel is seen
+/// soon, but the loop is not slowed), after `start`. Where the loop stops does not change
+/// the result: [`Trainer::run_until`] gives the same bits however a run is cut.
+fn stops(
+    total: u64,
+    metric_steps: &[u64],
+    pauses: &[u64],
+    checkpoint_every: u64,
+    start: u64,
+) -> Vec<u64> {
     let mut s: Vec<u64> = metric_steps.to_vec();
+    s.extend_from_slice(pauses);
     if let Some(count) = total.checked_div(checkpoint_every) {
         s.extend((1..=count).map(|k| k * checkpoint_every));
     }
@@ -537,7 +584,9 @@ mod tests {
     #[test]
     fn stops_cover_metrics_checkpoints_and_the_end() {
         let metric = log_spaced_steps(100_000, 10);
-        let s = stops(100_000, &metric, 30_000, 0);
+        let s = stops(100_000, &metric, &[12_345, 200_000], 30_000, 0);
+        assert!(s.contains(&12_345));
+        assert!(!s.contains(&200_000));
         for m in metric.iter().filter(|&&m| m > 0) {
             assert!(s.contains(m), "{m}");
         }
@@ -546,7 +595,7 @@ mod tests {
         }
         assert!(s.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(s.last(), Some(&100_000));
-        let later = stops(100_000, &metric, 30_000, 60_000);
+        let later = stops(100_000, &metric, &[], 30_000, 60_000);
         assert!(later.iter().all(|&t| t > 60_000));
         assert_eq!(later[0], 70_000);
     }
