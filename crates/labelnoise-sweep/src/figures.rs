@@ -370,7 +370,10 @@ pub fn write_report(root: &Path, def: &Definition, results: &Results) -> Result<
             cols: 3,
             panel_size: (520, 400),
         };
-        let (png, _) = render(&fig, root).map_err(|e| SweepError::Figure(e.to_string()))?;
+        let (png, _) = render(&fig, root).map_err(|e| match e {
+            labelnoise_experiments::Error::Core(c) => SweepError::Core(c),
+            other => SweepError::Figure(other.to_string()),
+        })?;
         rendered.push(RenderedFigure {
             name: name.clone(),
             caption: format!(
