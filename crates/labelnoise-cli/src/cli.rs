@@ -29,6 +29,8 @@ pub enum Command {
     Settle(crate::commands::settle::SettleArgs),
     /// Reproduce a figure, theorem or lemma of the paper: numbers, figures, report.
     Reproduce(crate::commands::reproduce::ReproduceArgs),
+    /// Serve a live page that trains plain and label-noise SGD side by side in the browser.
+    Explore(crate::commands::explore::ExploreArgs),
 }
 
 #[cfg(test)]

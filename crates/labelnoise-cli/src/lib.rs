@@ -47,6 +47,7 @@ where
         cli::Command::Resume(args) => commands::train::resume(&args, &mut stdout),
         cli::Command::Settle(args) => commands::settle::run(&args, &mut stdout),
         cli::Command::Reproduce(args) => commands::reproduce::run(&args, &mut stdout),
+        cli::Command::Explore(args) => commands::explore::run(&args, &mut stdout),
     }
 }
 
