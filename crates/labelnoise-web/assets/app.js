@@ -594,6 +594,28 @@ function wireCanvas() {
   });
 }
 
+// For tests and for poking around in the browser's console: the page's state, and where
+// a data point is drawn (client coordinates on the data canvas).
+window.labelnoiseExplore = {
+  app,
+  pointPixel(i) {
+    const c = $("canvas-data"), r = c.getBoundingClientRect();
+    const m = mapper(app.view || dataView(), r.width, r.height);
+    const [x, y] = app.points[i];
+    return { x: r.left + m.X(x), y: r.top + m.Y(y) };
+  },
+  valueAt(panel, x) {
+    // The sampled function, linearly interpolated at x.
+    const fr = app.frame;
+    if (!fr) return null;
+    const g = fr.grid, f = fr[panel].f;
+    for (let k = 0; k + 1 < g.length; k++) {
+      if (g[k] <= x && x <= g[k + 1]) return f[k] + (f[k + 1] - f[k]) * (x - g[k]) / (g[k + 1] - g[k]);
+    }
+    return null;
+  },
+};
+
 // ---------- start ----------
 
 async function start() {
