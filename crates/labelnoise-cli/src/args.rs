@@ -5,7 +5,7 @@
 use clap::Args;
 use labelnoise_core::analysis::AnalyzeOptions;
 use labelnoise_core::stability::Tolerances;
-use labelnoise_core::train::{NoiseDist, TrainConfig};
+use labelnoise_core::train::{Freeze, NetworkSpec, NoiseDist, TrainConfig};
 use labelnoise_core::Activation;
 
 /// `labelnoise analyze`.
@@ -110,6 +110,15 @@ pub struct TrainArgs {
         allow_negative_numbers = true
     )]
     pub init_scale: f64,
+    /// Then multiply the output layer's weights by this (the Figure 1 experiment uses
+    /// 30, for wiggly initial functions).
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = labelnoise_core::train::start::DEFAULT_OUTPUT_INIT_SCALE,
+        allow_negative_numbers = true
+    )]
+    pub output_init_scale: f64,
     /// Start from this model (file or built-in); architecture flags may then be left out.
     #[arg(long, value_name = "M")]
     pub init_model: Option<String>,
@@ -140,23 +149,42 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-/// What `--freeze` freezes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Freeze {
-    /// Layer K (0 = first hidden layer; the output layer is K = number of hidden layers).
-    Layer(usize),
-    /// The skip unit.
-    Skip,
-}
-
 /// Parses `--freeze`: a layer index or `skip`.
 fn parse_freeze(s: &str) -> Result<Freeze, String> {
-    if s == "skip" {
-        return Ok(Freeze::Skip);
-    }
     s.parse()
-        .map(Freeze::Layer)
-        .map_err(|_| format!("expected a layer index or 'skip', got {s:?}"))
+}
+
+impl TrainArgs {
+    /// The starting network the flags describe (built per seed by the library).
+    pub fn network_spec(&self) -> NetworkSpec {
+        NetworkSpec {
+            hidden: self.hidden.clone(),
+            activation: self.activation,
+            skip: self.skip,
+            output_bias: self.output_bias,
+            freeze: self.freeze.clone(),
+            init_scale: self.init_scale,
+            output_init_scale: self.output_init_scale,
+            init_model: self.init_model.clone(),
+        }
+    }
+
+    /// The SGD configuration of the run with this seed.
+    pub fn train_config(&self, seed: u64) -> TrainConfig {
+        TrainConfig {
+            lr: self.lr,
+            steps: self.steps,
+            noise: self.noise,
+            noise_dist: self.noise_dist,
+            batch: self.batch,
+            two_copies: self.two_copies,
+            explicit_reg: self.explicit_reg,
+            explicit_reg_sampled: self.explicit_reg_sampled,
+            seed,
+            log_points: self.log_points,
+            flush_threshold: self.flush_threshold,
+        }
+    }
 }
 
 /// `labelnoise resume`.

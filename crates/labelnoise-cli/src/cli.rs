@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 
-pub use crate::args::{AnalyzeArgs, Freeze, ResumeArgs, ToleranceArgs, TrainArgs};
+pub use crate::args::{AnalyzeArgs, ResumeArgs, ToleranceArgs, TrainArgs};
 
 /// SGD with label noise and its implicit regularizer (Blanc, Gupta, Valiant, Valiant).
 #[derive(Debug, Parser)]

@@ -318,6 +318,19 @@ fn bad_input_exits_2_and_writes_nothing() {
         v
     };
     bad(
+        &with(&[
+            "--lr",
+            "0.01",
+            "--noise",
+            "0.5",
+            "--steps",
+            "10",
+            "--output-init-scale",
+            "-3",
+        ]),
+        "--output-init-scale: must be finite and ≥ 0",
+    );
+    bad(
         &with(&["--lr", "-1", "--noise", "0.5", "--steps", "10"]),
         "--lr",
     );
@@ -481,4 +494,39 @@ fn init_model_starts_from_the_given_network() {
     let summary: serde_json::Value =
         serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
     assert!(summary["final_metrics"]["train_loss"].as_f64().unwrap() < 1e-20);
+}
+
+#[test]
+fn output_init_scale_multiplies_the_output_weights_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain");
+    let scaled = dir.path().join("scaled");
+    train(&plain, &[]).success();
+    train(&scaled, &["--output-init-scale", "30"]).success();
+    let model = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&read(&dir.join("initial-model.json"))).unwrap()
+    };
+    let (a, b) = (model(&plain), model(&scaled));
+    assert_eq!(
+        a["layers"][0], b["layers"][0],
+        "hidden layer must not change"
+    );
+    assert_eq!(a["layers"][1]["bias"], b["layers"][1]["bias"]);
+    assert_eq!(a["skip"], b["skip"]);
+    let flat = |v: &serde_json::Value| -> Vec<f64> {
+        v["layers"][1]["weight"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+            .collect()
+    };
+    let (wa, wb) = (flat(&a), flat(&b));
+    assert_eq!(wa.len(), 16);
+    for (x, y) in wa.iter().zip(&wb) {
+        assert_eq!(*y, 30.0 * x);
+    }
+    let config: serde_json::Value =
+        serde_json::from_str(&read(&scaled.join("config.json"))).unwrap();
+    assert_eq!(config["output_init_scale"], 30.0);
 }

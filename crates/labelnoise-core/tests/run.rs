@@ -126,6 +126,7 @@ fn a_cancelled_run_resumes_to_the_same_bits() {
         model: net.describe(),
         init_model: None,
         init_scale: 1.0,
+        output_init_scale: 1.0,
         train: cfg.clone(),
         checkpoint_every: 20_000,
     };

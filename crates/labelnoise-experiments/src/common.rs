@@ -7,11 +7,13 @@ use serde::Serialize;
 
 use labelnoise_core::data::Dataset;
 use labelnoise_core::error::{Error, Result};
-use labelnoise_core::network::{Architecture, Network};
+use labelnoise_core::network::Network;
 use labelnoise_core::regularizer::Batch;
 use labelnoise_core::settle::MinNorm;
 use labelnoise_core::shape::{shape_report, ReluUnits, ShapeOptions, ShapeReport};
-use labelnoise_core::train::{init_network, log_spaced_steps, RunStatus, TrainConfig, Trainer};
+use labelnoise_core::train::{
+    log_spaced_steps, Freeze, NetworkSpec, RunStatus, TrainConfig, Trainer,
+};
 use labelnoise_core::Activation;
 
 use crate::experiment::CaptionedFigure;
@@ -91,30 +93,29 @@ impl Setup {
         self.lr * self.lr * self.noise * self.noise
     }
 
-    /// The architecture: 1 → width relu → 1 with output bias and skip; the hidden layer
-    /// frozen when `freeze_hidden` (the one-trainable-layer network).
-    pub fn architecture(&self, freeze_hidden: bool) -> Architecture {
-        Architecture {
-            input_dim: 1,
+    /// The starting network of the runs, as `labelnoise train` flags describe it
+    /// (`--hidden W --activation relu --skip --output-bias --output-init-scale 30`, and
+    /// `--freeze 0` when `freeze_hidden`).
+    pub fn network_spec(&self, freeze_hidden: bool) -> NetworkSpec {
+        NetworkSpec {
             hidden: vec![self.width],
-            activation: Activation::Relu,
-            hidden_bias: true,
-            output_bias: true,
+            activation: Some(Activation::Relu),
             skip: true,
-            frozen_layers: if freeze_hidden { vec![0] } else { vec![] },
-            frozen_skip: false,
+            output_bias: true,
+            freeze: if freeze_hidden {
+                vec![Freeze::Layer(0)]
+            } else {
+                vec![]
+            },
+            output_init_scale: self.output_scale,
+            ..NetworkSpec::default()
         }
     }
 
     /// The initial network of run `seed` (see the type documentation).
     pub fn init(&self, seed: u64, freeze_hidden: bool) -> Result<Network> {
-        let net = init_network(&self.architecture(freeze_hidden), seed, 1.0)?;
-        let mut layers = net.layers().to_vec();
-        let out = layers.last_mut().expect("a network has an output layer");
-        for w in &mut out.weight {
-            *w *= self.output_scale;
-        }
-        Network::new(net.input_dim(), layers, net.skip().cloned(), "init")
+        self.network_spec(freeze_hidden)
+            .build(&fig1_data(), "fig1", seed)
     }
 
     /// The training configuration of a run.

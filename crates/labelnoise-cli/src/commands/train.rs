@@ -13,128 +13,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use labelnoise_core::files::check_output_dir;
-use labelnoise_core::model_io::load_model;
 use labelnoise_core::train::run_dir::{seed_dir, write_seed_summaries};
-use labelnoise_core::train::{
-    execute_all, init_network, Metrics, Observer, Run, RunConfig, RunDir, RunView, TrainConfig,
-};
-use labelnoise_core::{Architecture, Dataset, Error, Network};
+use labelnoise_core::train::{execute_all, Metrics, Observer, Run, RunConfig, RunDir, RunView};
+use labelnoise_core::Dataset;
 
-use crate::args::{Freeze, ResumeArgs, TrainArgs};
+use crate::args::{ResumeArgs, TrainArgs};
 use crate::UsageError;
-
-/// The starting network the flags describe.
-fn starting_network(args: &TrainArgs, data: &Dataset, seed: u64) -> anyhow::Result<Network> {
-    let frozen_skip = args.freeze.contains(&Freeze::Skip);
-    let frozen_layers: Vec<usize> = args
-        .freeze
-        .iter()
-        .filter_map(|f| match f {
-            Freeze::Layer(k) => Some(*k),
-            Freeze::Skip => None,
-        })
-        .collect();
-    let net = if let Some(path) = &args.init_model {
-        let mut net = load_model(path)?;
-        check_agrees(args, &net, path)?;
-        let layers = net.layers().len();
-        if let Some(&k) = frozen_layers.iter().find(|&&k| k >= layers) {
-            return Err(UsageError(format!(
-                "--freeze: layer {k} does not exist (the model has {layers} layers)"
-            ))
-            .into());
-        }
-        if frozen_skip && net.skip().is_none() {
-            return Err(UsageError(format!("--freeze: {path} has no skip unit")).into());
-        }
-        let mut layer_list = net.layers().to_vec();
-        for &k in &frozen_layers {
-            layer_list[k].trainable = false;
-        }
-        let mut skip = net.skip().cloned();
-        if frozen_skip {
-            if let Some(s) = &mut skip {
-                s.trainable = false;
-            }
-        }
-        net = Network::new(net.input_dim(), layer_list, skip, path)?;
-        net
-    } else {
-        if args.hidden.is_empty() {
-            return Err(UsageError(
-                "--hidden: give at least one hidden layer width (or --init-model)".into(),
-            )
-            .into());
-        }
-        let Some(activation) = args.activation else {
-            return Err(UsageError("--activation: required without --init-model".into()).into());
-        };
-        if let Some(&k) = frozen_layers.iter().find(|&&k| k > args.hidden.len()) {
-            return Err(UsageError(format!(
-                "--freeze: layer {k} does not exist (layers 0..={} with the output layer last)",
-                args.hidden.len()
-            ))
-            .into());
-        }
-        if frozen_skip && !args.skip {
-            return Err(
-                UsageError("--freeze: skip given but there is no --skip unit".into()).into(),
-            );
-        }
-        let arch = Architecture {
-            input_dim: data.dim(),
-            hidden: args.hidden.clone(),
-            activation,
-            hidden_bias: true,
-            output_bias: args.output_bias,
-            skip: args.skip,
-            frozen_layers,
-            frozen_skip,
-        };
-        init_network(&arch, seed, args.init_scale)?
-    };
-    if net.input_dim() != data.dim() {
-        return Err(Error::Mismatch {
-            message: format!(
-                "{} and {}: the model takes {}-dimensional inputs but the data are {}-dimensional",
-                args.init_model.as_deref().unwrap_or("the architecture"),
-                args.data,
-                net.input_dim(),
-                data.dim()
-            ),
-        }
-        .into());
-    }
-    Ok(net)
-}
-
-/// With `--init-model`, architecture flags that are given must agree with the model.
-fn check_agrees(args: &TrainArgs, net: &Network, path: &str) -> anyhow::Result<()> {
-    let widths: Vec<usize> = net.hidden_layers().iter().map(|l| l.out_dim).collect();
-    if !args.hidden.is_empty() && args.hidden != widths {
-        return Err(UsageError(format!(
-            "--hidden: {:?} disagrees with {path}, whose hidden widths are {widths:?}",
-            args.hidden
-        ))
-        .into());
-    }
-    if let Some(act) = args.activation {
-        if net.hidden_layers().iter().any(|l| l.activation != act) {
-            return Err(UsageError(format!(
-                "--activation: {} disagrees with {path}",
-                act.name()
-            ))
-            .into());
-        }
-    }
-    if args.skip && net.skip().is_none() {
-        return Err(UsageError(format!("--skip: {path} has no skip unit")).into());
-    }
-    if args.output_bias && net.output_layer().bias.is_none() {
-        return Err(UsageError(format!("--output-bias: {path} has no output bias")).into());
-    }
-    Ok(())
-}
 
 /// A seed's run and where it writes.
 struct Job {
@@ -151,6 +35,7 @@ pub fn run(args: &TrainArgs, command: Vec<String>, out: &mut dyn Write) -> anyho
     let root = PathBuf::from(&args.out);
     check_output_dir(&root, "--out", args.force)?;
     // Everything is checked and built before anything is written.
+    let spec = args.network_spec();
     let mut jobs = Vec::with_capacity(args.seeds);
     let mut starts = Vec::with_capacity(args.seeds);
     for k in 0..args.seeds as u64 {
@@ -158,20 +43,8 @@ pub fn run(args: &TrainArgs, command: Vec<String>, out: &mut dyn Write) -> anyho
             .seed
             .checked_add(k)
             .ok_or_else(|| UsageError("--seed: too large for --seeds".into()))?;
-        let net = starting_network(args, &data, seed)?;
-        let train = TrainConfig {
-            lr: args.lr,
-            steps: args.steps,
-            noise: args.noise,
-            noise_dist: args.noise_dist,
-            batch: args.batch,
-            two_copies: args.two_copies,
-            explicit_reg: args.explicit_reg,
-            explicit_reg_sampled: args.explicit_reg_sampled,
-            seed,
-            log_points: args.log_points,
-            flush_threshold: args.flush_threshold,
-        };
+        let net = spec.build(&data, &args.data, seed)?;
+        let train = args.train_config(seed);
         let dir = RunDir::new(if args.seeds > 1 {
             seed_dir(&root, seed)
         } else {
@@ -184,6 +57,7 @@ pub fn run(args: &TrainArgs, command: Vec<String>, out: &mut dyn Write) -> anyho
             model: net.describe(),
             init_model: args.init_model.clone(),
             init_scale: args.init_scale,
+            output_init_scale: args.output_init_scale,
             train: train.clone(),
             checkpoint_every: args.checkpoint_every,
         };

@@ -16,7 +16,8 @@
 //! [`tanh`] (vectorizable tanh and logistic functions used by both step kernels),
 //! `kernel` (what the step kernels share: step parameters, the subnormal guard,
 //! activations, vector helpers) and `plan` (where each block of θ sits for a step),
-//! [`init`] (initial networks), [`schedule`] (log-spaced metric steps), [`mod@metrics`],
+//! [`init`] (initial networks), [`start`] (a run's starting network as the front ends
+//! describe it: [`NetworkSpec`]), [`schedule`] (log-spaced metric steps), [`mod@metrics`],
 //! [`run`] (the run driver every front end uses: chunks, metrics worker, checkpoints,
 //! divergence, cancellation, observers) and [`run_dir`] (the run directory's files).
 //!
@@ -63,6 +64,7 @@ pub mod run;
 pub mod run_dir;
 pub mod schedule;
 pub mod sgd;
+pub mod start;
 pub mod tanh;
 
 use serde::{Deserialize, Serialize};
@@ -77,6 +79,7 @@ pub use run::{execute_all, CancelToken, Observer, Run, RunView, Silent};
 pub use run_dir::{CheckpointFile, RunConfig, RunDir};
 pub use schedule::log_spaced_steps;
 pub use sgd::{sgd_step, SgdModel, SgdWorkspace};
+pub use start::{Freeze, NetworkSpec};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};

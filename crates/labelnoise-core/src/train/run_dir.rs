@@ -78,10 +78,18 @@ pub struct RunConfig {
     pub init_model: Option<String>,
     /// The initialisation scale.
     pub init_scale: f64,
+    /// The output layer's weight multiplier after initialisation (absent in files
+    /// written before it existed, which means 1).
+    #[serde(default = "default_output_init_scale")]
+    pub output_init_scale: f64,
     /// The SGD configuration, including the seed.
     pub train: TrainConfig,
     /// Checkpoint period in steps (0: no periodic checkpoints).
     pub checkpoint_every: u64,
+}
+
+fn default_output_init_scale() -> f64 {
+    super::start::DEFAULT_OUTPUT_INIT_SCALE
 }
 
 /// What `checkpoint.json` holds: the trainer's state and the metrics rows up to it.
