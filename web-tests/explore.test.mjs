@@ -85,30 +85,35 @@ test("fig1: the label-noise panel reaches convexity-min, the plain panel stays a
   const { page, context } = await open(browser);
   await waitFor("convexity-min = 2", async () => (await text(page, "convexity-min")) === "2", 10000);
   const min = await num(page, "convexity-min");
-  const fps = [], sps = [];
-  const sampler = setInterval(async () => {
-    try {
-      fps.push(Number(await text(page, "fps")));
-      const s = Number(await text(page, "steps-per-second"));
-      if (Number.isFinite(s)) sps.push(s);
-    } catch (e) { /* page closing */ }
-  }, 1000);
   await page.getByTestId("play").click();
   const ms = await waitFor("convexity-noise = convexity-min",
     async () => (await text(page, "convexity-noise")) === String(min), 120000, 100);
   const steps = await num(page, "step-count");
   const plain = await num(page, "convexity-plain");
   await shot(page, "03-fig1-noise-reached-min");
-  clearInterval(sampler);
   measurements.seconds_to_min_convexity = ms / 1000;
   measurements.steps_at_min_convexity = steps;
-  const median = (v) => { const s = v.slice().sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
-  measurements.fps_median = median(fps.slice(2));
-  measurements.steps_per_second_per_panel_median = median(sps.slice(2));
   assert(plain > min, `the plain panel has ${plain} convexity changes, not above the minimum ${min}`);
   await sleep(2000);
   assert(await num(page, "convexity-plain") > min, "the plain panel fell to the minimum");
   await page.getByTestId("pause").click();
+  await context.close();
+});
+
+test("measure: 10 s of play on fig1 at width 100 (steps per second, frames per second)", async (browser) => {
+  const { page, context } = await open(browser);
+  await page.getByTestId("play").click();
+  await sleep(2000);
+  const s0 = await num(page, "step-count"), t0 = Date.now();
+  const fps = [];
+  for (let k = 0; k < 10; k++) { await sleep(1000); fps.push(Number(await text(page, "fps"))); }
+  const s1 = await num(page, "step-count"), t1 = Date.now();
+  await page.getByTestId("pause").click();
+  measurements.steps_per_second_each_panel = Math.round((s1 - s0) / ((t1 - t0) / 1000));
+  measurements.frames_per_second = fps;
+  measurements.frames_per_second_mean = fps.reduce((a, b) => a + b, 0) / fps.length;
+  await shot(page, "02-measure");
+  assert(s1 > s0, "no steps while playing");
   await context.close();
 });
 
@@ -131,11 +136,19 @@ test("drag a point: both panels refit it", async (browser) => {
   const target = moved.find((p) => Math.abs(p[0] - before[0]) < 0.05);
   assert(target && target[1] > before[1] + 0.1, `the point did not move up: ${JSON.stringify(moved)}`);
   await shot(page, "04a-dragged");
-  await waitFor("both panels pass through the moved point", () => page.evaluate(([x, y]) => {
-    const e = window.labelnoiseExplore;
-    const fp = e.valueAt("plain", x), fn = e.valueAt("noise", x);
-    return fp !== null && fn !== null && Math.abs(fp - y) < 0.05 && Math.abs(fn - y) < 0.08;
-  }, target), 60000);
+  // Plain SGD fits exactly. The label-noise panel jitters around the fit by O(sqrt(eta) sigma)
+  // and, at a sharp spike, its mean sits a little below the point (measured: 0.82 for a
+  // point moved from 0.2 to 0.9 with eta = 5e-4, sigma = 1), so its value is averaged over
+  // ten frames and must have moved at least 80% of the way.
+  const k = moved.indexOf(target);
+  const near = (panel) => page.evaluate(([p, k]) => window.labelnoiseExplore.app.frame[p].at_points[k], [panel, k]);
+  await waitFor("the plain panel passes through the moved point",
+    async () => Math.abs((await near("plain")) - target[1]) < 1e-3, 60000);
+  await waitFor("the label-noise panel passes through the moved point (mean of 10 frames)", async () => {
+    let sum = 0;
+    for (let j = 0; j < 10; j++) { sum += await near("noise"); await sleep(40); }
+    return Math.abs(sum / 10 - target[1]) < 0.2 * Math.abs(target[1] - before[1]);
+  }, 60000);
   await shot(page, "04b-refit");
   await page.getByTestId("pause").click();
   await context.close();

@@ -422,8 +422,8 @@ function drawPanel(name) {
   ctx.save();
   ctx.beginPath(); ctx.rect(PAD.l, PAD.t, w - PAD.l - PAD.r, h - PAD.t - PAD.b); ctx.clip();
   axes(ctx, m, v, w, h);
-  if (name === "noise" && app.settled) drawCurve(ctx, m, app.settled.grid, app.settled.f, COLORS.settled, true, 2.2);
   drawCurve(ctx, m, fr.grid, fr[name].f, COLORS[name], false, 2);
+  if (name === "noise" && app.settled) drawCurve(ctx, m, app.settled.grid, app.settled.f, COLORS.settled, true, 2.5);
   // Kinks: a tick at the bottom, up for convex (jump > 0), down for concave.
   for (const [x, jump] of fr[name].kinks) {
     const px = m.X(x);

@@ -15,8 +15,8 @@ use labelnoise_core::regularizer::Batch;
 use labelnoise_core::settle::{settle, Outcome, SettleOptions, SettleResult};
 use labelnoise_core::shape::{network_shape_report, ShapeOptions, ShapeReport};
 use labelnoise_core::stability::Verdict;
-use labelnoise_core::train::{init_network, NoiseDist, RunStatus, TrainConfig, Trainer};
-use labelnoise_core::{Architecture, Dataset, Network};
+use labelnoise_core::train::{NetworkSpec, NoiseDist, RunStatus, TrainConfig, Trainer};
+use labelnoise_core::{Dataset, Network};
 use labelnoise_experiments::common::project_to_manifold;
 
 use crate::error::{Error, Result};
@@ -145,42 +145,37 @@ fn dataset(points: &[[f64; 2]]) -> Result<Dataset> {
     Ok(Dataset::new(1, x, y, "points")?)
 }
 
-/// The architecture of `settings`: 1 → width^depth → 1, hidden biases, optional output
-/// bias and skip unit, nothing frozen.
-pub fn architecture(settings: &Settings) -> Architecture {
-    Architecture {
-        input_dim: 1,
+/// The starting network of `settings`, as the library's [`NetworkSpec`] (the
+/// description `labelnoise train` turns its flags into): 1 → width^depth → 1, hidden
+/// biases, optional output bias and skip unit, nothing frozen.
+pub fn network_spec(settings: &Settings) -> NetworkSpec {
+    NetworkSpec {
         hidden: vec![settings.width; settings.depth],
-        activation: settings.activation,
-        hidden_bias: true,
-        output_bias: settings.output_bias,
+        activation: Some(settings.activation),
         skip: settings.skip,
-        frozen_layers: vec![],
-        frozen_skip: false,
+        output_bias: settings.output_bias,
+        freeze: vec![],
+        init_scale: settings.init_scale,
+        output_init_scale: settings.output_init_scale,
+        init_model: None,
     }
 }
 
-/// The starting network of `settings`: the default initialisation (docs/conventions.md
-/// #initialisation) times `init_scale`, then the output layer's weights times
-/// `output_init_scale`, as the fig1 experiment does. Refuses a pair of runs that cannot
-/// fit in memory before allocating.
-pub fn starting_network(settings: &Settings) -> Result<Network> {
-    let arch = architecture(settings);
-    let p = arch.param_count_u128();
+/// The starting network of `settings` on `data`, built by [`NetworkSpec::build`] with
+/// the settings' seed (so the same as `labelnoise train` with the exported flags).
+/// Refuses a pair of runs that cannot fit in memory before allocating.
+pub fn starting_network(settings: &Settings, data: &Dataset) -> Result<Network> {
+    let p = (settings.width as u128) * (settings.width as u128 + 2) * (settings.depth as u128)
+        + 3 * settings.width as u128
+        + 2;
     // Two panels, each: θ in the trainer, its template, the network snapshots of a
     // frame, a verdict and a settle, and the step's work space.
     labelnoise_core::memory::check_fits(
         "settings.width",
-        &format!("two runs of {p} parameters"),
+        &format!("two runs of about {p} parameters"),
         2 * 8 * labelnoise_core::memory::F64_BYTES * p,
     )?;
-    let net = init_network(&arch, settings.seed, settings.init_scale)?;
-    let mut layers = net.layers().to_vec();
-    let out = layers.last_mut().expect("a network has an output layer");
-    for w in &mut out.weight {
-        *w *= settings.output_init_scale;
-    }
-    Ok(Network::new(1, layers, net.skip().cloned(), "explore")?)
+    Ok(network_spec(settings).build(data, "points", settings.seed)?)
 }
 
 fn train_config(settings: &Settings, noise: f64) -> TrainConfig {
@@ -253,6 +248,7 @@ fn measure(net: &Network, data: &Dataset, grid: &[f64]) -> PanelFrame {
         None => polyline_length(grid, &f, lo, hi),
     };
     PanelFrame {
+        at_points: (0..data.len()).map(|i| net.eval(data.x(i))).collect(),
         kinks: shape
             .as_ref()
             .map(|s| {
@@ -366,7 +362,7 @@ impl Session {
         settings.check()?;
         crate::protocol::check_points(&points)?;
         let data = dataset(&points)?;
-        let net = starting_network(&settings)?;
+        let net = starting_network(&settings, &data)?;
         let plain = Panel::new("plain", trainer(&net, &data, &settings, 0.0)?);
         let noise = Panel::new("noise", trainer(&net, &data, &settings, settings.noise)?);
         let points_per_grid = grid_points(net.param_count());
@@ -537,7 +533,7 @@ impl Session {
 
     /// Restarts both runs from the starting network.
     fn reset(&mut self) -> Result<()> {
-        let net = starting_network(&self.settings)?;
+        let net = starting_network(&self.settings, &self.data)?;
         self.plain = Panel::new("plain", trainer(&net, &self.data, &self.settings, 0.0)?);
         self.noise = Panel::new(
             "noise",
@@ -922,7 +918,7 @@ mod tests {
             "label noise moves the noise panel differently"
         );
         // The plain panel is plain SGD: the same as a trainer with σ = 0 stepped by hand.
-        let net = starting_network(&small()).unwrap();
+        let net = starting_network(&small(), s.data()).unwrap();
         let mut t = trainer(&net, s.data(), &small(), 0.0).unwrap();
         t.run_until(1000);
         assert_eq!(t.params(), a.params());
@@ -933,12 +929,16 @@ mod tests {
 
     #[test]
     fn output_init_scale_multiplies_the_output_weights() {
-        let one = starting_network(&Settings {
-            output_init_scale: 1.0,
-            ..small()
-        })
+        let data = dataset(&preset_points("fig1").unwrap()).unwrap();
+        let one = starting_network(
+            &Settings {
+                output_init_scale: 1.0,
+                ..small()
+            },
+            &data,
+        )
         .unwrap();
-        let thirty = starting_network(&small()).unwrap();
+        let thirty = starting_network(&small(), &data).unwrap();
         let (a, b) = (one.output_layer(), thirty.output_layer());
         for (x, y) in a.weight.iter().zip(&b.weight) {
             assert!((30.0 * x - y).abs() < 1e-12);
