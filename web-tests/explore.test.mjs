@@ -120,16 +120,18 @@ test("measure: 10 s of play on fig1 at width 100 (steps per second, frames per s
 test("drag a point: both panels refit it", async (browser) => {
   const { page, context } = await open(browser);
   await page.getByTestId("play").click();
-  // Wait for both fits.
-  await waitFor("both panels fit", async () => {
-    const lp = Number(await text(page, "loss-plain")), ln = Number(await text(page, "loss-noise"));
-    return lp < 1e-3 && ln < 1e-2;
-  }, 60000);
+  // Drag soon after the fit: after very long runs label noise has pruned most units
+  // (dead ReLUs never revive), and a point moved then may be out of the network's reach
+  // (docs/explore.md).
+  await waitFor("the plain panel fits, 2e6 steps", async () =>
+    Number(await text(page, "loss-plain")) < 1e-3 && (await num(page, "step-count")) >= 2e6, 60000);
   const i = 5;
   const from = await page.evaluate((i) => window.labelnoiseExplore.pointPixel(i), i);
   await page.mouse.move(from.x, from.y);
   await page.mouse.down();
-  for (let k = 1; k <= 10; k++) await page.mouse.move(from.x, from.y - 5 * k);
+  // One quick drag (a slow drag through many positions can leave the label-noise network
+  // fitting the point only partly: docs/explore.md).
+  await page.mouse.move(from.x, from.y - 50, { steps: 2 });
   await page.mouse.up();
   const moved = await page.evaluate((i) => window.labelnoiseExplore.app.points.slice(), i);
   const before = [-0.25, 0.2];
@@ -142,13 +144,27 @@ test("drag a point: both panels refit it", async (browser) => {
   // ten frames and must have moved at least 80% of the way.
   const k = moved.indexOf(target);
   const near = (panel) => page.evaluate(([p, k]) => window.labelnoiseExplore.app.frame[p].at_points[k], [panel, k]);
-  await waitFor("the plain panel passes through the moved point",
-    async () => Math.abs((await near("plain")) - target[1]) < 1e-3, 60000);
-  await waitFor("the label-noise panel passes through the moved point (mean of 10 frames)", async () => {
-    let sum = 0;
-    for (let j = 0; j < 10; j++) { sum += await near("noise"); await sleep(40); }
-    return Math.abs(sum / 10 - target[1]) < 0.2 * Math.abs(target[1] - before[1]);
-  }, 60000);
+  let last = null;
+  try {
+    await waitFor("the plain panel passes through the moved point",
+      async () => { last = await near("plain"); return Math.abs(last - target[1]) < 1e-3; }, 60000);
+  } catch (e) {
+    await shot(page, "04-failed");
+    const pts = await page.evaluate(() => window.labelnoiseExplore.app.points);
+    throw new Error(`${e.message}: f = ${last} at point ${k} ${JSON.stringify(target)}; points ${JSON.stringify(pts)}`);
+  }
+  const means = [];
+  try {
+    await waitFor("the label-noise panel passes through the moved point (mean of 10 frames)", async () => {
+      let sum = 0;
+      for (let j = 0; j < 10; j++) { sum += await near("noise"); await sleep(40); }
+      means.push(sum / 10);
+      return Math.abs(sum / 10 - target[1]) < 0.2 * Math.abs(target[1] - before[1]);
+    }, 60000);
+  } catch (e) {
+    await shot(page, "04-failed");
+    throw new Error(`${e.message}: target ${JSON.stringify(target)} from ${before[1]}, last means ${means.slice(-5).map((v) => v.toFixed(3))}`);
+  }
   await shot(page, "04b-refit");
   await page.getByTestId("pause").click();
   await context.close();

@@ -40,7 +40,7 @@ fn exported_command_lines_reproduce_both_panels_bit_for_bit() {
         Command::cargo_bin("labelnoise")
             .unwrap()
             .current_dir(dir.path())
-            .args(&args[2..])
+            .args(&args[1..])
             .arg("--quiet")
             .assert()
             .success();
