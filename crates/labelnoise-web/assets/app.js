@@ -387,9 +387,9 @@ function drawData() {
   if (!app.points.length) return;
   const v = app.view || dataView();
   const m = mapper(v, w, h);
+  axes(ctx, m, v, w, h);
   ctx.save();
   ctx.beginPath(); ctx.rect(PAD.l, PAD.t, w - PAD.l - PAD.r, h - PAD.t - PAD.b); ctx.clip();
-  axes(ctx, m, v, w, h);
   if (app.frame) {
     drawCurve(ctx, m, app.frame.grid, app.frame.plain.f, COLORS.plain, false, 1.2);
     drawCurve(ctx, m, app.frame.grid, app.frame.noise.f, COLORS.noise, false, 1.2);
@@ -419,9 +419,9 @@ function drawPanel(name) {
   if (!fr) return;
   const v = panelView(fr);
   const m = mapper(v, w, h);
+  axes(ctx, m, v, w, h);
   ctx.save();
   ctx.beginPath(); ctx.rect(PAD.l, PAD.t, w - PAD.l - PAD.r, h - PAD.t - PAD.b); ctx.clip();
-  axes(ctx, m, v, w, h);
   drawCurve(ctx, m, fr.grid, fr[name].f, COLORS[name], false, 2);
   if (name === "noise" && app.settled) drawCurve(ctx, m, app.settled.grid, app.settled.f, COLORS.settled, true, 2.5);
   // Kinks: a tick at the bottom, up for convex (jump > 0), down for concave.
