@@ -165,9 +165,10 @@ pub fn network_spec(settings: &Settings) -> NetworkSpec {
 /// the settings' seed (so the same as `labelnoise train` with the exported flags).
 /// Refuses a pair of runs that cannot fit in memory before allocating.
 pub fn starting_network(settings: &Settings, data: &Dataset) -> Result<Network> {
-    let p = (settings.width as u128) * (settings.width as u128 + 2) * (settings.depth as u128)
-        + 3 * settings.width as u128
-        + 2;
+    // Parameters: the first hidden layer (w weights, w biases), the others (w² + w each),
+    // the output layer (w weights and a bias) and the skip unit, at most.
+    let (w, d) = (settings.width as u128, settings.depth as u128);
+    let p = 2 * w + (d - 1) * (w * w + w) + w + 2;
     // Two panels, each: θ in the trainer, its template, the network snapshots of a
     // frame, a verdict and a settle, and the step's work space.
     labelnoise_core::memory::check_fits(
