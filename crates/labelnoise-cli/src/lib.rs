@@ -80,7 +80,15 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// The exit status for an error: 2 for bad input or usage, 1 for anything else (a
 /// failed write, a diverged run, a failed claim).
 pub fn exit_status(err: &anyhow::Error) -> u8 {
-    let user_error = match err.downcast_ref::<labelnoise_core::Error>() {
+    let core =
+        err.downcast_ref::<labelnoise_core::Error>()
+            .or_else(
+                || match err.downcast_ref::<labelnoise_experiments::Error>() {
+                    Some(labelnoise_experiments::Error::Core(e)) => Some(e),
+                    _ => None,
+                },
+            );
+    let user_error = match core {
         Some(labelnoise_core::Error::Write { .. }) => false,
         Some(_) => true,
         None => err.downcast_ref::<UsageError>().is_some(),
@@ -110,4 +118,45 @@ pub fn one_line(err: &anyhow::Error) -> String {
     }
     let first = text.lines().next().unwrap_or("").trim();
     first.strip_prefix("error: ").unwrap_or(first).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: std::io::ErrorKind) -> std::io::Error {
+        std::io::Error::new(kind, "os says no")
+    }
+
+    #[test]
+    fn exit_status_sees_library_errors_inside_experiment_errors() {
+        let bad_input: anyhow::Error = labelnoise_experiments::Error::Core(
+            labelnoise_core::Error::parameter("--lr", "must be positive"),
+        )
+        .into();
+        assert_eq!(exit_status(&bad_input), 2);
+        let failed_write: anyhow::Error =
+            labelnoise_experiments::Error::Core(labelnoise_core::Error::Write {
+                file: "out/report.md".into(),
+                source: io(std::io::ErrorKind::StorageFull),
+            })
+            .into();
+        assert_eq!(exit_status(&failed_write), 1);
+        let plot: anyhow::Error = labelnoise_experiments::Error::plot("fig1", "no font").into();
+        assert_eq!(exit_status(&plot), 1);
+        assert_eq!(one_line(&plot), "fig1: no font");
+        let usage: anyhow::Error = UsageError("--seeds: must be at least 1".into()).into();
+        assert_eq!(exit_status(&usage), 2);
+    }
+
+    #[test]
+    fn a_closed_pipe_under_the_progress_reporter_is_a_broken_pipe() {
+        let err: anyhow::Error =
+            labelnoise_experiments::Error::Progress(io(std::io::ErrorKind::BrokenPipe)).into();
+        assert!(is_broken_pipe(&err));
+        assert_eq!(one_line(&err), "os says no");
+        let other: anyhow::Error =
+            labelnoise_experiments::Error::Progress(io(std::io::ErrorKind::Other)).into();
+        assert!(!is_broken_pipe(&other));
+    }
 }

@@ -257,3 +257,39 @@ fn bad_configurations_and_directories_are_errors_not_panics() {
     .unwrap();
     assert!(e.to_string().contains("metrics"), "{e}");
 }
+
+/// Remembers the network at every pause.
+#[derive(Default)]
+struct Pauses(Vec<(u64, Network)>);
+
+impl Observer for Pauses {
+    fn paused(&mut self, run: &RunView<'_>) {
+        self.0.push((run.step(), run.network()));
+    }
+}
+
+#[test]
+fn pauses_show_the_network_at_exactly_those_steps() {
+    let (net, data) = fig1_net(16, 3);
+    let cfg = config(50_000, 3);
+    let asked = [0, 1, 777, 12_345, 50_000, 80_000];
+    let mut seen = Pauses::default();
+    let outcome = Run::new(net.clone(), data.clone(), &cfg)
+        .unwrap()
+        .pause_at(asked)
+        .execute(&mut seen)
+        .unwrap();
+    let steps: Vec<u64> = seen.0.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        steps,
+        [0, 1, 777, 12_345, 50_000],
+        "steps past the end are ignored"
+    );
+    // Each is what stepping a Trainer by hand to that step gives, bit for bit.
+    let mut by_hand = Trainer::new(net.clone(), data.clone(), cfg.check(&net, &data).unwrap());
+    for (step, at) in &seen.0 {
+        by_hand.run_until(*step);
+        assert_eq!(by_hand.network().params(), at.params(), "step {step}");
+    }
+    assert_eq!(outcome.network.params(), seen.0.last().unwrap().1.params());
+}

@@ -12,7 +12,8 @@ use labelnoise_core::regularizer::Batch;
 use labelnoise_core::settle::MinNorm;
 use labelnoise_core::shape::{shape_report, ReluUnits, ShapeOptions, ShapeReport};
 use labelnoise_core::train::{
-    log_spaced_steps, Freeze, NetworkSpec, RunStatus, TrainConfig, Trainer,
+    log_spaced_steps, CancelToken, Freeze, NetworkSpec, Observer, Run, RunOutcome, RunView, Silent,
+    TrainConfig,
 };
 use labelnoise_core::Activation;
 
@@ -130,41 +131,81 @@ impl Setup {
     }
 }
 
-/// Trains `net` on `data` with `cfg`, calling `at(step, network)` at step 0 and at
-/// every step in `snapshots` (sorted, ≤ cfg.steps). Returns the final network.
+/// Trains `net` on `data` with `cfg` through the library's run driver, calling
+/// `at(step, network)` at step 0 and at every step in `snapshots` (≤ cfg.steps). Returns
+/// the final network. A divergence, or an error from `at` (which stops the run), is
+/// returned.
 pub fn train_with_snapshots(
     net: Network,
     data: &Dataset,
     cfg: &TrainConfig,
     snapshots: &[u64],
-    mut at: impl FnMut(u64, &Network) -> Result<()>,
+    at: impl FnMut(u64, &Network) -> Result<()>,
 ) -> Result<Network> {
-    let valid = cfg.check(&net, data)?;
-    let mut trainer = Trainer::new(net, data.clone(), valid);
-    at(0, &trainer.network())?;
-    let mut targets: Vec<u64> = snapshots
-        .iter()
-        .copied()
-        .filter(|&s| s > 0 && s <= cfg.steps)
-        .collect();
-    if targets.last() != Some(&cfg.steps) {
-        targets.push(cfg.steps);
+    let cancel = CancelToken::new();
+    let run = Run::new(net, data.clone(), &measuring_only(cfg))?
+        .cancel_on(cancel.clone())
+        .pause_at(std::iter::once(0).chain(snapshots.iter().copied()));
+    let mut observer = AtPauses {
+        at,
+        error: None,
+        cancel,
+    };
+    let outcome = run.execute(&mut observer)?;
+    if let Some(e) = observer.error {
+        return Err(e);
     }
-    for t in targets {
-        if let RunStatus::Diverged { step } = trainer.run_until(t) {
-            return Err(Error::parameter(
-                "--lr",
-                format!(
-                    "training diverged at step {step} (seed {}, η = {}, σ = {})",
-                    cfg.seed, cfg.lr, cfg.noise
-                ),
-            ));
-        }
-        if snapshots.contains(&t) {
-            at(t, &trainer.network())?;
+    check_finished(&outcome, cfg)?;
+    Ok(outcome.network)
+}
+
+/// Trains `net` on `data` with `cfg` to the last step through the run driver; a
+/// divergence is an error.
+pub fn train_to_end(net: Network, data: &Dataset, cfg: &TrainConfig) -> Result<RunOutcome> {
+    let outcome = Run::new(net, data.clone(), &measuring_only(cfg))?.execute(&mut Silent)?;
+    check_finished(&outcome, cfg)?;
+    Ok(outcome)
+}
+
+/// `cfg` with metrics only at the first and last step: the experiments take their own
+/// measurements (at pauses), so the driver's metrics worker has next to nothing to do.
+pub fn measuring_only(cfg: &TrainConfig) -> TrainConfig {
+    TrainConfig {
+        log_points: 2,
+        ..cfg.clone()
+    }
+}
+
+/// The error for a run that diverged (or was stopped) before its last step.
+pub fn check_finished(outcome: &RunOutcome, cfg: &TrainConfig) -> Result<()> {
+    if let Some(step) = outcome.summary.diverged_at {
+        return Err(Error::parameter(
+            "--lr",
+            format!(
+                "training diverged at step {step} (seed {}, η = {}, σ = {})",
+                cfg.seed, cfg.lr, cfg.noise
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Calls `at` at every pause of a run; the first error stops the run.
+struct AtPauses<F> {
+    at: F,
+    error: Option<Error>,
+    cancel: CancelToken,
+}
+
+impl<F: FnMut(u64, &Network) -> Result<()>> Observer for AtPauses<F> {
+    fn paused(&mut self, run: &RunView<'_>) {
+        if self.error.is_none() {
+            if let Err(e) = (self.at)(run.step(), &run.network()) {
+                self.error = Some(e);
+                self.cancel.cancel();
+            }
         }
     }
-    Ok(trainer.network())
 }
 
 /// Log-spaced snapshot steps for a run of `steps` steps (at most `points`).

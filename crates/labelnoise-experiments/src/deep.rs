@@ -44,7 +44,7 @@ use crate::common::{
 };
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
 use crate::theorem1::VerdictCounts;
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// Points of the grid the functions are sampled on for the figures.
 pub const GRID_POINTS: usize = 601;
@@ -745,7 +745,7 @@ fn claims(setup: &DeepSetup, runs: &[DeepRun], arms: &[Arm], min: usize) -> Vec<
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<Deep> {
+pub fn run(opts: &ValidOptions) -> Result<Deep> {
     run_setup(&DeepSetup::for_mode(opts.quick, opts.steps_scale))
 }
 
@@ -761,7 +761,7 @@ impl crate::Experiment for DeepExperiment {
         "Depth 3 and 4 ReLU networks: the §1.1 conjecture on convexity changes"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
@@ -783,7 +783,7 @@ fn runs_of<'a>(r: &'a Deep, hidden: usize, method: &str) -> Vec<&'a DeepRun> {
         .collect()
 }
 
-fn report(r: &Deep) -> anyhow::Result<Report> {
+fn report(r: &Deep) -> crate::Result<Report> {
     let s = &r.setup;
     let min = r.min_convexity_changes as f64;
     // Figure 1: the functions, one row per depth, one column per method.

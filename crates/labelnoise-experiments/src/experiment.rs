@@ -103,15 +103,28 @@ impl Options {
         }
     }
 
-    /// Checks the step scale: positive and finite.
-    pub fn check(&self) -> Result<()> {
+    /// Checks the step scale (positive and finite): the checked options are the only
+    /// ones an [`Experiment`] runs with.
+    pub fn check(&self) -> Result<ValidOptions> {
         if !(self.steps_scale.is_finite() && self.steps_scale > 0.0) {
             return Err(Error::parameter(
                 "steps_scale",
                 format!("must be positive and finite, got {}", self.steps_scale),
             ));
         }
-        Ok(())
+        Ok(ValidOptions(*self))
+    }
+}
+
+/// [`Options`] that passed [`Options::check`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct ValidOptions(Options);
+
+impl std::ops::Deref for ValidOptions {
+    type Target = Options;
+    fn deref(&self) -> &Options {
+        &self.0
     }
 }
 
@@ -140,7 +153,7 @@ pub trait Experiment: Sync {
     /// One line saying what it checks (shown by `labelnoise reproduce --help`).
     fn description(&self) -> &'static str;
     /// Runs it: training, measurements, claims, and the report section.
-    fn run(&self, opts: &Options) -> anyhow::Result<Report>;
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report>;
 }
 
 /// A figure an experiment wants drawn, with its caption; [`crate::run_experiments`] draws

@@ -29,22 +29,21 @@
 //! ∇reg term at λ = η σ² is equivalent to label noise in the slow phase, and a larger λ
 //! is an acceleration.
 
-use std::time::Instant;
-
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
 use labelnoise_core::data::Dataset;
 use labelnoise_core::error::{Error, Result};
-use labelnoise_core::train::{metrics, RunStatus, TrainConfig, Trainer};
+use labelnoise_core::network::Network;
+use labelnoise_core::train::{metrics, CancelToken, Observer, RunView, TrainConfig};
 
 use crate::common::{
-    data_series, fig1_data, fig1_data_points, figure, grid, project_to_manifold, sample, shape_of,
-    snapshot_steps, sup_distance, x_range, Setup,
+    data_series, fig1_data, fig1_data_points, figure, grid, measuring_only, project_to_manifold,
+    sample, shape_of, snapshot_steps, sup_distance, x_range, Setup,
 };
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// One measurement of a run.
 #[derive(Clone, Debug, Serialize)]
@@ -166,14 +165,12 @@ fn run_one(
         explicit_reg_sampled: sampled,
         ..setup.config(seed, noise, steps)
     };
-    let valid = cfg.check(&net, data)?;
-    let mut tr = Trainer::new(net, data.clone(), valid);
     let mut out = Vec::new();
-    let mut seconds = 0.0;
-    let mut measure = |step: u64, seconds: f64, tr: &Trainer| -> Result<()> {
-        let net = tr.network();
-        let m = metrics(&net, data, step)?;
-        let (proj, p) = project_to_manifold(&net, data, 50, 1e-12)?;
+    // Measured at each snapshot, against the training loop's own time (measurements
+    // not counted).
+    let mut measure = |step: u64, seconds: f64, net: &Network| -> Result<()> {
+        let m = metrics(net, data, step)?;
+        let (proj, p) = project_to_manifold(net, data, 50, 1e-12)?;
         let pm = metrics(&proj, data, step)?;
         let (shape, _) = shape_of(&proj, data, setup.jump_threshold)?;
         out.push(Point {
@@ -191,21 +188,26 @@ fn run_one(
         });
         Ok(())
     };
-    measure(0, 0.0, &tr)?;
-    for t in snapshot_steps(steps, points) {
-        if t == 0 {
-            continue;
-        }
-        let t0 = Instant::now();
-        let status = tr.run_until(t);
-        seconds += t0.elapsed().as_secs_f64();
-        if let RunStatus::Diverged { step } = status {
-            return Err(Error::parameter(
-                "--lr",
-                format!("explicit: run {name} diverged at step {step} (λ = {lambda}, σ = {noise})"),
-            ));
-        }
-        measure(t, seconds, &tr)?;
+    let cancel = CancelToken::new();
+    let run = labelnoise_core::train::Run::new(net, data.clone(), &measuring_only(&cfg))?
+        .cancel_on(cancel.clone())
+        .pause_at(snapshot_steps(steps, points));
+    let mut observer = Timed {
+        measure: &mut measure,
+        error: None,
+        cancel,
+        seconds: 0.0,
+    };
+    let outcome = run.execute(&mut observer)?;
+    let seconds = observer.seconds;
+    if let Some(e) = observer.error {
+        return Err(e);
+    }
+    if let Some(step) = outcome.summary.diverged_at {
+        return Err(Error::parameter(
+            "--lr",
+            format!("explicit: run {name} diverged at step {step} (λ = {lambda}, σ = {noise})"),
+        ));
     }
     Ok(Run {
         name: name.into(),
@@ -224,7 +226,7 @@ fn run_one(
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<Explicit> {
+pub fn run(opts: &ValidOptions) -> Result<Explicit> {
     let setup = setup();
     let data = fig1_data();
     let (lo, hi) = x_range(&data);
@@ -427,14 +429,14 @@ impl crate::Experiment for ExplicitExperiment {
         "Explicit η λ ∇reg term against label noise: speed-up and end points"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
 
 // The report section: figures, tables and the claims.
 
-fn report(r: &Explicit) -> anyhow::Result<Report> {
+fn report(r: &Explicit) -> crate::Result<Report> {
     let series = |f: &dyn Fn(&Point) -> f64, manifold: bool| -> Vec<Series> {
         r.runs
             .iter()
@@ -677,4 +679,26 @@ fn report(r: &Explicit) -> anyhow::Result<Report> {
         )],
         notes,
     })
+}
+
+/// Calls `measure(step, training seconds, network)` at every pause of a run; the first
+/// error stops the run.
+struct Timed<'a> {
+    measure: &'a mut dyn FnMut(u64, f64, &Network) -> Result<()>,
+    error: Option<Error>,
+    cancel: CancelToken,
+    /// The training seconds at the last pause.
+    seconds: f64,
+}
+
+impl Observer for Timed<'_> {
+    fn paused(&mut self, run: &RunView<'_>) {
+        self.seconds = run.training_seconds();
+        if self.error.is_none() {
+            if let Err(e) = (self.measure)(run.step(), self.seconds, &run.network()) {
+                self.error = Some(e);
+                self.cancel.cancel();
+            }
+        }
+    }
 }

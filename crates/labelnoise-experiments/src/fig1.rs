@@ -24,7 +24,7 @@ use crate::common::{
     setup_text, shape_of, x_range, Projection, Setup, Shape,
 };
 use crate::plot::{Figure, Legend, Panel};
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// Points of the grid the functions are sampled on.
 pub const GRID_POINTS: usize = 1101;
@@ -187,7 +187,7 @@ pub fn spread(runs: &[FinalRun], xs: &[f64], lo: f64, hi: f64) -> f64 {
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<Fig1> {
+pub fn run(opts: &ValidOptions) -> Result<Fig1> {
     let setup = Setup::for_mode(opts.quick, opts.steps_scale);
     let data = fig1_data();
     let (lo, hi) = x_range(&data);
@@ -288,14 +288,14 @@ impl crate::Experiment for Fig1Experiment {
         "Figure 1: plain SGD keeps its wiggles, label noise ends at the fewest-kink fit"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
 
 // The report section: figures, tables and the claims.
 
-fn report(r: &Fig1) -> anyhow::Result<Report> {
+fn report(r: &Fig1) -> crate::Result<Report> {
     let panel = |title: &str, runs: &[FinalRun]| {
         let series = functions_with_data(&r.grid, runs.iter().map(|run| &run.samples[..]), &r.data);
         Panel {

@@ -22,7 +22,7 @@ use crate::common::{
     train_with_snapshots, x_range, Setup,
 };
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// The function at one step of a run.
 #[derive(Clone, Debug, Serialize)]
@@ -162,7 +162,7 @@ pub struct Fig2 {
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<Fig2> {
+pub fn run(opts: &ValidOptions) -> Result<Fig2> {
     let setup = Setup::for_mode(opts.quick, opts.steps_scale);
     let data = fig1_data();
     let (lo, hi) = x_range(&data);
@@ -312,7 +312,7 @@ impl crate::Experiment for Fig2Experiment {
         "Figure 2: loss, curve length and convexity changes against iteration"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
@@ -334,7 +334,7 @@ pub(crate) fn hline(t: &Trajectory, y: f64) -> Vec<(f64, f64)> {
     vec![(1.0, y), (last, y)]
 }
 
-fn report(r: &Fig2) -> anyhow::Result<Report> {
+fn report(r: &Fig2) -> crate::Result<Report> {
     let min = r
         .claims
         .iter()

@@ -50,13 +50,14 @@ use serde_json::json;
 use labelnoise_core::data::Dataset;
 use labelnoise_core::error::Result;
 use labelnoise_core::settle::{settle, SettleOptions};
-use labelnoise_core::train::TrainRng;
+use labelnoise_core::train::{CancelToken, Observer, Run, RunView, TrainRng};
 
 use crate::common::{
-    data_series, figure, function_curve, grid, project_to_manifold, sample, shape_of, Setup,
+    check_finished, data_series, figure, function_curve, grid, measuring_only, project_to_manifold,
+    sample, shape_of, Setup,
 };
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// The numbers of pieces of the targets.
 pub const PIECES: [usize; 3] = [2, 4, 8];
@@ -342,26 +343,36 @@ fn train_until_fit(
     seed: u64,
 ) -> Result<labelnoise_core::Network> {
     let cfg = setup.config(seed, 0.0, setup.plain_steps);
-    let valid = cfg.check(&init, data)?;
-    let mut trainer = labelnoise_core::train::Trainer::new(init, data.clone(), valid);
-    let mut done = 0;
-    while done < setup.plain_steps {
-        done = (done + FIT_CHECK).min(setup.plain_steps);
-        if let labelnoise_core::train::RunStatus::Diverged { step } = trainer.run_until(done) {
-            return Err(labelnoise_core::error::Error::parameter(
-                "--lr",
-                format!("plain SGD diverged at step {step} (seed {seed})"),
-            ));
-        }
-        let net = trainer.network();
-        let fit = (0..data.len())
-            .map(|i| (net.eval(data.x(i)) - data.y(i)).abs())
+    let checks: Vec<u64> = (1..)
+        .map(|k| k * FIT_CHECK)
+        .take_while(|&t| t < setup.plain_steps)
+        .collect();
+    let cancel = CancelToken::new();
+    let run = Run::new(init, data.clone(), &measuring_only(&cfg))?
+        .cancel_on(cancel.clone())
+        .pause_at(checks);
+    let mut until_fit = StopOnFit { data, cancel };
+    let outcome = run.execute(&mut until_fit)?;
+    check_finished(&outcome, &cfg)?;
+    Ok(outcome.network)
+}
+
+/// Stops a run at the first pause where it fits (max_i |h(x_i) − y_i| ≤ [`FIT_TOL`]).
+struct StopOnFit<'a> {
+    data: &'a Dataset,
+    cancel: CancelToken,
+}
+
+impl Observer for StopOnFit<'_> {
+    fn paused(&mut self, run: &RunView<'_>) {
+        let net = run.network();
+        let fit = (0..self.data.len())
+            .map(|i| (net.eval(self.data.x(i)) - self.data.y(i)).abs())
             .fold(0.0f64, f64::max);
         if fit <= FIT_TOL {
-            break;
+            self.cancel.cancel();
         }
     }
-    Ok(trainer.network())
 }
 
 /// The most descent iterations of `settle` here (its default is 2000; a run that needs
@@ -484,7 +495,7 @@ pub fn log_log_slope(points: &[(f64, f64)]) -> f64 {
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<Generalization> {
+pub fn run(opts: &ValidOptions) -> Result<Generalization> {
     let setup = setup(opts.quick, opts.steps_scale);
     let draws = if opts.quick { 3 } else { 10 };
     let test = grid(-1.0, 1.0, TEST_POINTS);
@@ -639,7 +650,7 @@ impl crate::Experiment for GeneralizationExperiment {
         "Test error against n on random k-piece targets, per method"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
@@ -652,7 +663,7 @@ fn cell<'a>(r: &'a Generalization, method: &str, k: usize, n: usize) -> Option<&
         .find(|c| c.method == method && c.pieces == k && c.size == n)
 }
 
-fn report(r: &Generalization) -> anyhow::Result<Report> {
+fn report(r: &Generalization) -> crate::Result<Report> {
     let curve = |method: &str, k: usize, f: &dyn Fn(&Cell) -> f64| -> Vec<(f64, f64)> {
         SIZES
             .iter()

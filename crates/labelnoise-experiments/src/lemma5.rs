@@ -39,11 +39,11 @@ use serde_json::json;
 use labelnoise_core::error::{Error, Result};
 use labelnoise_core::regularizer::{reg_and_gradient, Batch};
 use labelnoise_core::stability::NullSpace;
-use labelnoise_core::train::{RunStatus, TrainConfig, Trainer};
+use labelnoise_core::train::TrainConfig;
 
-use crate::common::{fig1_data, figure, RangeBasis};
+use crate::common::{fig1_data, figure, train_with_snapshots, RangeBasis};
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// The measurement at one noise level σ.
 #[derive(Clone, Debug, Serialize)]
@@ -131,7 +131,7 @@ pub struct Lemma5 {
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<Lemma5> {
+pub fn run(opts: &ValidOptions) -> Result<Lemma5> {
     let model = "fig1-minimal";
     let data = fig1_data();
     let net = labelnoise_core::builtin::model(model).expect("built in");
@@ -183,27 +183,20 @@ pub fn run(opts: &Options) -> Result<Lemma5> {
                 seed,
                 ..TrainConfig::default()
             };
-            let valid = cfg.check(&net, &data)?;
-            let mut tr = Trainer::new(net.clone(), data.clone(), valid);
-            let diverged = |s| {
-                Error::parameter(
-                    "--lr",
-                    format!("lemma5 diverged at step {s} (seed {seed}, σ = {sigma})"),
-                )
-            };
-            if let RunStatus::Diverged { step } = tr.run_until(burn_in) {
-                return Err(diverged(step));
-            }
+            // Samples at burn_in + k · sample_every and at the last step.
+            let mut pauses: Vec<u64> = (1..)
+                .map(|k| burn_in + k * sample_every)
+                .take_while(|&t| t < burn_in + steps)
+                .collect();
+            pauses.push(burn_in + steps);
             let mut acc = vec![0.0; r * r];
             let mut count = 0u64;
             let mut d = vec![0.0; p];
-            let mut t = burn_in;
-            while t < burn_in + steps {
-                t = (t + sample_every).min(burn_in + steps);
-                if let RunStatus::Diverged { step } = tr.run_until(t) {
-                    return Err(diverged(step));
+            train_with_snapshots(net.clone(), &data, &cfg, &pauses, |t, at| {
+                if t <= burn_in {
+                    return Ok(());
                 }
-                for ((dk, a), b) in d.iter_mut().zip(tr.params()).zip(&theta_star) {
+                for ((dk, a), b) in d.iter_mut().zip(at.params()).zip(&theta_star) {
                     *dk = a - b;
                 }
                 let xi = basis.coordinates(&d);
@@ -213,7 +206,8 @@ pub fn run(opts: &Options) -> Result<Lemma5> {
                     }
                 }
                 count += 1;
-            }
+                Ok(())
+            })?;
             for v in &mut acc {
                 *v /= count as f64;
             }
@@ -295,14 +289,14 @@ impl crate::Experiment for Lemma5Experiment {
         "Lemma 5: variance η σ² in every direction with γ > 0"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
 
 // The report section: figures, tables and the claims.
 
-fn report(r: &Lemma5) -> anyhow::Result<Report> {
+fn report(r: &Lemma5) -> crate::Result<Report> {
     let k = r.gamma.len();
     let main = &r.sweep[0];
     let mut by_sigma: Vec<Series> = r

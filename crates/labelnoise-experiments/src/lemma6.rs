@@ -33,11 +33,11 @@ use serde_json::json;
 use labelnoise_core::error::{Error, Result};
 use labelnoise_core::regularizer::{reg_and_gradient, Batch};
 use labelnoise_core::stability::NullSpace;
-use labelnoise_core::train::{RunStatus, TrainConfig, Trainer};
+use labelnoise_core::train::TrainConfig;
 
-use crate::common::{fig1_data, figure, RangeBasis};
+use crate::common::{fig1_data, figure, train_to_end, RangeBasis};
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// The measurement at one η.
 #[derive(Clone, Debug, Serialize)]
@@ -102,7 +102,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<Lemma6> {
+pub fn run(opts: &ValidOptions) -> Result<Lemma6> {
     let model = "fig1-wiggly";
     let data = fig1_data();
     let net = labelnoise_core::builtin::model(model).expect("built in");
@@ -149,15 +149,8 @@ pub fn run(opts: &Options) -> Result<Lemma6> {
                 seed,
                 ..TrainConfig::default()
             };
-            let valid = cfg.check(&net, &data)?;
-            let mut tr = Trainer::new(net.clone(), data.clone(), valid);
-            if let RunStatus::Diverged { step } = tr.run_until(steps) {
-                return Err(Error::parameter(
-                    "--lr",
-                    format!("lemma6 diverged at step {step} (η = {lr}, seed {seed})"),
-                ));
-            }
-            let d: Vec<f64> = tr
+            let end = train_to_end(net.clone(), &data, &cfg)?.network;
+            let d: Vec<f64> = end
                 .params()
                 .iter()
                 .zip(&theta_star)
@@ -308,14 +301,14 @@ impl crate::Experiment for Lemma6Experiment {
         "Lemma 6: drift −T η² σ² g_N in the null space, and its η² scaling"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
 
 // The report section: figures, tables and the claims.
 
-fn report(r: &Lemma6) -> anyhow::Result<Report> {
+fn report(r: &Lemma6) -> crate::Result<Report> {
     let mut comp = Vec::new();
     let mut lo = 0.0f64;
     let mut hi = 0.0f64;

@@ -46,6 +46,7 @@
 
 pub mod common;
 pub mod deep;
+mod error;
 pub mod explicit;
 pub mod fig1;
 pub mod fig2;
@@ -63,7 +64,10 @@ pub mod theorem3;
 pub mod experiment;
 mod registry;
 
-pub use experiment::{CaptionedFigure, Claim, ClaimKind, Experiment, Options, Report};
+pub use error::{Error, Result};
+pub use experiment::{
+    CaptionedFigure, Claim, ClaimKind, Experiment, Options, Report, ValidOptions,
+};
 pub use registry::{find, REGISTRY};
 pub use runner::{run_experiments, NoProgress, Progress, RunSummary};
 

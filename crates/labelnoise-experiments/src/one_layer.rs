@@ -19,7 +19,7 @@ use crate::common::{
 };
 use crate::fig2::{curve, fit_index, index_at, trajectory, Trajectory, NEAR_ZERO};
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// The result of `reproduce one-layer`.
 #[derive(Clone, Debug, Serialize)]
@@ -37,7 +37,7 @@ pub struct OneLayer {
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<OneLayer> {
+pub fn run(opts: &ValidOptions) -> Result<OneLayer> {
     let setup = Setup::for_mode(opts.quick, opts.steps_scale);
     let data = fig1_data();
     let (lo, hi) = x_range(&data);
@@ -150,14 +150,14 @@ impl crate::Experiment for OneLayerExperiment {
         "Only the output layer trainable: reg is constant and nothing simplifies"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
 
 // The report section: figures, tables and the claims.
 
-fn report(r: &OneLayer) -> anyhow::Result<Report> {
+fn report(r: &OneLayer) -> crate::Result<Report> {
     let runs = [
         ("output layer only", &r.one_layer, color(1)),
         ("both layers", &r.two_layer, color(0)),

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Once;
 
-use anyhow::anyhow;
+use crate::Error;
 use plotters::coord::combinators::LogCoord;
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;
@@ -139,7 +139,7 @@ pub fn color(k: usize) -> RGBColor {
 }
 
 /// Writes `DIR/NAME.png` and `DIR/NAME.svg`; returns the PNG bytes and the SVG text.
-pub fn render(fig: &Figure, dir: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+pub fn render(fig: &Figure, dir: &Path) -> crate::Result<(Vec<u8>, String)> {
     register_font();
     let rows = fig.panels.len().div_ceil(fig.cols.max(1));
     let size = (
@@ -151,7 +151,7 @@ pub fn render(fig: &Figure, dir: &Path) -> anyhow::Result<(Vec<u8>, String)> {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         draw_figure(&root, fig)?;
         root.present()
-            .map_err(|e| anyhow!("{}: drawing SVG: {e}", fig.name))?;
+            .map_err(|e| Error::plot(&fig.name, format!("drawing SVG: {e}")))?;
     }
     write_atomic(&dir.join(format!("{}.svg", fig.name)), svg.as_bytes())?;
     let png_path = dir.join(format!("{}.png", fig.name));
@@ -160,27 +160,32 @@ pub fn render(fig: &Figure, dir: &Path) -> anyhow::Result<(Vec<u8>, String)> {
         let root = BitMapBackend::new(&tmp, size).into_drawing_area();
         draw_figure(&root, fig)?;
         root.present()
-            .map_err(|e| anyhow!("{}: drawing PNG: {e}", fig.name))?;
+            .map_err(|e| Error::plot(&fig.name, format!("drawing PNG: {e}")))?;
     }
-    std::fs::rename(&tmp, &png_path)
-        .map_err(|e| anyhow!("{}: cannot write: {e}", png_path.display()))?;
-    let png = std::fs::read(&png_path)
-        .map_err(|e| anyhow!("{}: cannot read back: {e}", png_path.display()))?;
+    std::fs::rename(&tmp, &png_path).map_err(|source| labelnoise_core::Error::Write {
+        file: png_path.display().to_string(),
+        source,
+    })?;
+    let png = std::fs::read(&png_path).map_err(|source| labelnoise_core::Error::Io {
+        file: png_path.display().to_string(),
+        source,
+    })?;
     Ok((png, svg))
 }
 
 fn draw_figure<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     fig: &Figure,
-) -> anyhow::Result<()> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{}: drawing: {e}", fig.name);
+) -> crate::Result<()> {
+    let err =
+        |e: DrawingAreaErrorKind<DB::ErrorType>| Error::plot(&fig.name, format!("drawing: {e}"));
     root.fill(&WHITE).map_err(err)?;
     let (top, body) = root.split_vertically(50);
     top.titled(&fig.title, ("sans-serif", 24)).map_err(err)?;
     let rows = fig.panels.len().div_ceil(fig.cols.max(1));
     let areas = body.split_evenly((rows, fig.cols.max(1)));
     for (panel, area) in fig.panels.iter().zip(areas.iter()) {
-        draw_panel(area, panel).map_err(|e| anyhow!("{}: {}: {e}", fig.name, panel.title))?;
+        draw_panel(area, panel).map_err(|e| Error::plot(&fig.name, e))?;
     }
     Ok(())
 }
@@ -218,7 +223,7 @@ fn bounds(panel: &Panel, log: bool, pick: impl Fn(&(f64, f64)) -> f64) -> (f64, 
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &Panel,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     let (x0, x1) = bounds(panel, panel.x_log, |p| p.0);
     let (y0, y1) = bounds(panel, panel.y_log, |p| p.1);
     let lin = |a: f64, b: f64| RangedCoordf64::from(a..b);
@@ -300,13 +305,13 @@ fn chart<DB, X, Y>(
     x: X,
     y: Y,
     spans: (f64, f64),
-) -> anyhow::Result<()>
+) -> crate::Result<()>
 where
     DB: DrawingBackend,
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| Error::plot(&panel.title, e);
     let mut ch = ChartBuilder::on(area)
         .caption(&panel.title, ("sans-serif", 18))
         .margin(12)

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::plot::render;
 use crate::report::{html, markdown, RenderedFigure, Section};
-use crate::{Claim, ClaimKind, Experiment, Options};
+use crate::{Claim, ClaimKind, Error, Experiment, Options};
 
 /// Progress of [`run_experiments`], for a caller that shows it (the library never
 /// prints).
@@ -63,10 +63,12 @@ pub fn run_experiments(
     opts: &Options,
     dir: &Path,
     progress: &mut dyn Progress,
-) -> anyhow::Result<RunSummary> {
-    opts.check()?;
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("{}: cannot create directory: {e}", dir.display()))?;
+) -> crate::Result<RunSummary> {
+    let valid = opts.check()?;
+    std::fs::create_dir_all(dir).map_err(|source| labelnoise_core::Error::Write {
+        file: dir.display().to_string(),
+        source,
+    })?;
     let start = Instant::now();
     let mut sections = Vec::new();
     let mut results = Vec::new();
@@ -74,7 +76,7 @@ pub fn run_experiments(
         let name = exp.name();
         progress.started(name, opts);
         let t = Instant::now();
-        let report = exp.run(opts)?;
+        let report = exp.run(&valid)?;
         let wall = t.elapsed().as_secs_f64();
         let mut figures = Vec::new();
         for f in report.figures {
@@ -94,7 +96,9 @@ pub fn run_experiments(
             figures,
             notes: report.notes,
         };
-        progress.finished(name, &section.claims, wall)?;
+        progress
+            .finished(name, &section.claims, wall)
+            .map_err(Error::Progress)?;
         results.push(json!({
             "experiment": name,
             "pass": section.pass(),

@@ -34,14 +34,13 @@ use labelnoise_core::data::Dataset;
 use labelnoise_core::error::Result;
 use labelnoise_core::settle::{settle, SettleOptions};
 use labelnoise_core::shape::ShapeOptions;
-use labelnoise_core::train::{RunStatus, Trainer};
 
 use crate::common::{
     data_series, fig1_data, figure, grid, median, project_to_manifold, sample, setup_text,
-    shape_of, sup_distance, x_range, Setup, Shape,
+    shape_of, sup_distance, train_to_end, x_range, Setup, Shape,
 };
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// The x values of the `v8` data (y = |x|).
 pub const V8_X: [f64; 8] = [-1.5, -1.1, -0.7, -0.3, 0.3, 0.7, 1.1, 1.5];
@@ -170,20 +169,13 @@ fn pair(name: &str, data: &Dataset, setup: &Setup, seed: u64, xs: &[f64]) -> Res
     let start_reg = labelnoise_core::regularizer::reg(&start, data)?;
 
     let cfg = setup.config(seed, setup.noise, setup.noise_steps);
-    let valid = cfg.check(&plain, data)?;
     let t = Instant::now();
-    let mut trainer = Trainer::new(plain, data.clone(), valid);
-    if let RunStatus::Diverged { step } = trainer.run_until(setup.noise_steps) {
-        return Err(labelnoise_core::error::Error::parameter(
-            "--lr",
-            format!("label-noise SGD diverged at step {step} (seed {seed}, data {name})"),
-        ));
-    }
+    let sgd_end = train_to_end(plain, data, &cfg)?.network;
     let sgd_seconds = t.elapsed().as_secs_f64();
     // The slow phase settle replaces is the documented one; a quick run times a third of
     // it (SGD's cost per step does not depend on how long it runs).
     let slow_phase = Setup::full().noise_steps as f64 / setup.noise_steps as f64;
-    let sgd = end_of_sgd(&trainer.network(), data, setup, xs, sgd_seconds)?;
+    let sgd = end_of_sgd(&sgd_end, data, setup, xs, sgd_seconds)?;
 
     let t = Instant::now();
     let settled = settle(&start, data, &SettleOptions::default())?;
@@ -222,7 +214,7 @@ fn pair(name: &str, data: &Dataset, setup: &Setup, seed: u64, xs: &[f64]) -> Res
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<SettleVsSgd> {
+pub fn run(opts: &ValidOptions) -> Result<SettleVsSgd> {
     let setup = Setup::for_mode(opts.quick, opts.steps_scale);
     let seeds: Vec<u64> = (1..=if opts.quick { 4 } else { 10 })
         .map(|k| 5000 + k)
@@ -320,14 +312,14 @@ impl crate::Experiment for SettleExperiment {
         "Settle against long label-noise SGD from the same starts: reg, function, time"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
 
 // The report section: figures, tables and the claims.
 
-fn report(r: &SettleVsSgd) -> anyhow::Result<Report> {
+fn report(r: &SettleVsSgd) -> crate::Result<Report> {
     let mut panels = Vec::new();
     for (name, xs, pts) in &r.grids {
         let pairs: Vec<&Pair> = r.pairs.iter().filter(|p| &p.data == name).collect();

@@ -15,7 +15,7 @@ use labelnoise_core::stability::Verdict;
 use crate::common::{fig1_data, figure, grid, median, setup_text, x_range, Setup};
 use crate::fig1::{runs, seeds, FinalRun};
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// Counts of verdicts.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -78,7 +78,7 @@ pub struct Theorem1 {
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<Theorem1> {
+pub fn run(opts: &ValidOptions) -> Result<Theorem1> {
     let setup = Setup::for_mode(opts.quick, opts.steps_scale);
     let data = fig1_data();
     let (lo, hi) = x_range(&data);
@@ -174,14 +174,14 @@ impl crate::Experiment for Theorem1Experiment {
         "Theorem 1 over many seeds, with the Theorem 2 verdicts of the end points"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
 
 // The report section: figures, tables and the claims.
 
-fn report(r: &Theorem1) -> anyhow::Result<Report> {
+fn report(r: &Theorem1) -> crate::Result<Report> {
     let pts = |rs: &[crate::fig1::FinalRun], f: &dyn Fn(&crate::fig1::FinalRun) -> f64| {
         rs.iter()
             .enumerate()

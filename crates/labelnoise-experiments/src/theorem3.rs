@@ -21,15 +21,15 @@ use serde_json::json;
 use labelnoise_core::data::Dataset;
 use labelnoise_core::error::{Error, Result};
 use labelnoise_core::network::{Architecture, Network};
-use labelnoise_core::train::{init_network, RunStatus, TrainConfig, Trainer};
+use labelnoise_core::train::{init_network, TrainConfig};
 use labelnoise_core::units::{
     logistic_stationary_h, tanh_stationary_h_sq, unit_report, UnitOptions,
 };
 use labelnoise_core::Activation;
 
-use crate::common::{figure, snapshot_steps};
+use crate::common::{figure, snapshot_steps, train_to_end, train_with_snapshots};
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
-use crate::{Claim, Options, Report};
+use crate::{Claim, Report, ValidOptions};
 
 /// The setup of `reproduce theorem3`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -61,7 +61,7 @@ impl Setup {
     /// has time scale 1/(η²σ²) = 1e4 steps. tanh runs get 3e5 steps (30 time scales);
     /// logistic runs, whose drift toward eq. 18 is far slower (the regularizer's
     /// gradient falls with the activations h_i → 0), get 3e6 (full) or 1e6 (quick).
-    pub fn for_options(opts: &Options) -> Self {
+    pub fn for_options(opts: &ValidOptions) -> Self {
         let scale = |s: f64| ((s * opts.steps_scale).round() as u64).max(1);
         Setup {
             width: 20,
@@ -224,38 +224,25 @@ fn run_one(setup: &Setup, act: Activation, noise: f64, seed: u64) -> Result<Run>
         seed,
         ..TrainConfig::default()
     };
-    let valid = cfg.check(&net, &data)?;
-    let (first, rep0) = units_at(&net, &data, setup, 0)?;
-    let mut history = vec![first];
-    let mut trainer = Trainer::new(net, data.clone(), valid);
-    let mut last_rep = rep0.clone();
-    for t in snapshot_steps(steps, 80) {
-        if t == 0 {
-            continue;
-        }
-        if let RunStatus::Diverged { step } = trainer.run_until(t) {
-            return Err(Error::parameter(
-                "--lr",
-                format!("training diverged at step {step} ({act:?}, seed {seed}, σ = {noise})"),
-            ));
-        }
-        let (u, rep) = units_at(&trainer.network(), &data, setup, t)?;
+    let mut history = Vec::new();
+    let mut reps = Vec::new();
+    let end = train_with_snapshots(net, &data, &cfg, &snapshot_steps(steps, 80), |t, at| {
+        let (u, rep) = units_at(at, &data, setup, t)?;
         history.push(u);
-        last_rep = rep;
-    }
-    let mut settle_cfg = trainer.config().clone();
-    settle_cfg.noise = 0.0;
-    settle_cfg.steps = SETTLE_STEPS;
-    let end = trainer.network();
-    let settle_valid = settle_cfg.check(&end, &data)?;
-    let mut settler = Trainer::new(end, data.clone(), settle_valid);
-    if let RunStatus::Diverged { step } = settler.run_until(SETTLE_STEPS) {
-        return Err(Error::parameter(
-            "--lr",
-            format!("settling diverged at step {step} ({act:?}, seed {seed})"),
-        ));
-    }
-    let (settled, _) = units_at(&settler.network(), &data, setup, steps + SETTLE_STEPS)?;
+        reps.push(rep);
+        Ok(())
+    })?;
+    let (rep0, last_rep) = match (reps.first(), reps.last()) {
+        (Some(first), Some(last)) => (first.clone(), last.clone()),
+        _ => unreachable!("step 0 is always measured"),
+    };
+    let settle_cfg = TrainConfig {
+        noise: 0.0,
+        steps: SETTLE_STEPS,
+        ..cfg
+    };
+    let settled_net = train_to_end(end, &data, &settle_cfg)?.network;
+    let (settled, _) = units_at(&settled_net, &data, setup, steps + SETTLE_STEPS)?;
     let theorem3_from = history
         .iter()
         .rposition(|u| !u.theorem3)
@@ -341,7 +328,7 @@ fn summary(runs: &[Run]) -> serde_json::Value {
 }
 
 /// Runs the experiment.
-pub fn run(opts: &Options) -> Result<Theorem3> {
+pub fn run(opts: &ValidOptions) -> Result<Theorem3> {
     let setup = Setup::for_options(opts);
     let seeds: Vec<u64> = (1..=setup.seeds as u64).collect();
     let mut jobs = Vec::new();
@@ -455,14 +442,14 @@ impl crate::Experiment for Theorem3Experiment {
         "Theorem 3: tanh and logistic networks on one point keep at most two unit classes"
     }
 
-    fn run(&self, opts: &Options) -> anyhow::Result<Report> {
+    fn run(&self, opts: &ValidOptions) -> crate::Result<Report> {
         report(&run(opts)?)
     }
 }
 
 // The report section: figures, tables and the claims.
 
-fn report(r: &Theorem3) -> anyhow::Result<Report> {
+fn report(r: &Theorem3) -> crate::Result<Report> {
     let s = &r.setup;
     let scatter = |title: &str, noise: &[Run], plain: &[Run], legend: Legend| {
         let (Some(n), Some(p)) = (noise.first(), plain.first()) else {

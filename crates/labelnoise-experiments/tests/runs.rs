@@ -372,3 +372,22 @@ fn a_bad_step_scale_is_refused_before_anything_is_written() {
         assert!(!dir.exists());
     }
 }
+
+/// What a user reads in `report.md`, for one experiment at a tiny scale: the headings,
+/// the claim table, the figure links and the captions. The version and every decimal
+/// number (measurements, wall times) are replaced by `VERSION` and `X`, so the snapshot
+/// holds the report's form and wording, not the measurements (which the claims check).
+#[test]
+fn report_text_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lemma6");
+    let exp = find("lemma6").unwrap();
+    let run = run_experiments("lemma6", &[exp], &tiny(1e-3), &dir, &mut NoProgress).unwrap();
+    let md = read(&run.report_md);
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"labelnoise \d+\.\d+\.\d+", "labelnoise VERSION");
+    settings.add_filter(r"-?\b\d+(\.\d+([eE][-+]?\d+)?|[eE][-+]?\d+)\b", "X");
+    settings.add_filter(r"\*\*(PASS|FAIL|YES|NO)\*\*", "**VERDICT**");
+    settings.add_filter(r"(?m) — (PASS|FAIL)$", " — VERDICT");
+    settings.bind(|| insta::assert_snapshot!("lemma6-report-md", md));
+}

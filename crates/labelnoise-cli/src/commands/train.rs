@@ -14,7 +14,9 @@ use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use labelnoise_core::files::check_output_dir;
 use labelnoise_core::train::run_dir::{seed_dir, write_seed_summaries};
-use labelnoise_core::train::{execute_all, Metrics, Observer, Run, RunConfig, RunDir, RunView};
+use labelnoise_core::train::{
+    check_memory_together, execute_all, Metrics, Observer, Run, RunConfig, RunDir, RunView,
+};
 use labelnoise_core::Dataset;
 
 use crate::args::{ResumeArgs, TrainArgs};
@@ -67,6 +69,7 @@ pub fn run(args: &TrainArgs, command: Vec<String>, out: &mut dyn Write) -> anyho
         starts.push((dir, config, net));
         jobs.push(Job { seed, run });
     }
+    check_memory_together(&jobs.iter().map(|j| &j.run).collect::<Vec<_>>())?;
     if args.force && root.exists() {
         for (dir, _, _) in &starts {
             if dir.path() != root && dir.path().exists() {
@@ -92,6 +95,7 @@ pub fn resume(args: &ResumeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             run,
         });
     }
+    check_memory_together(&jobs.iter().map(|j| &j.run).collect::<Vec<_>>())?;
     execute(jobs, &root, args.quiet, out)
 }
 

@@ -75,7 +75,7 @@ pub use kernel::FLUSH_EVERY;
 pub use metrics::{metrics, Metrics};
 pub use noise::{NoiseDist, TrainRng};
 pub use outcome::{Ending, RunOutcome, Summary};
-pub use run::{execute_all, CancelToken, Observer, Run, RunView, Silent};
+pub use run::{check_memory_together, execute_all, CancelToken, Observer, Run, RunView, Silent};
 pub use run_dir::{CheckpointFile, RunConfig, RunDir};
 pub use schedule::log_spaced_steps;
 pub use sgd::{sgd_step, SgdModel, SgdWorkspace};

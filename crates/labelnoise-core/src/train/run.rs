@@ -67,9 +67,16 @@ pub struct RunView<'a> {
     trainer: &'a Trainer,
     total: u64,
     steps_per_second: f64,
+    seconds: f64,
 }
 
 impl RunView<'_> {
+    /// Seconds spent in the training loop so far in this call to [`Run::execute`]
+    /// (metrics, checkpoints and observers not counted).
+    pub fn training_seconds(&self) -> f64 {
+        self.seconds
+    }
+
     /// Steps done.
     pub fn step(&self) -> u64 {
         self.trainer.step()
@@ -114,6 +121,11 @@ pub trait Observer {
 
     /// After `checkpoint.json` was written for step `step`.
     fn checkpoint_saved(&mut self, _step: u64) {}
+
+    /// At each step given to [`Run::pause_at`], with the training loop stopped there:
+    /// `run.network()` is the network at exactly that step (for measurements a front
+    /// end or an experiment takes itself).
+    fn paused(&mut self, _run: &RunView<'_>) {}
 }
 
 /// An observer that ignores everything.
@@ -132,6 +144,7 @@ pub struct Run {
     checkpoint_every: u64,
     dir: Option<RunDir>,
     cancel: CancelToken,
+    pauses: Vec<u64>,
 }
 
 impl Run {
@@ -148,6 +161,7 @@ impl Run {
             checkpoint_every: 0,
             dir: None,
             cancel: CancelToken::new(),
+            pauses: Vec::new(),
         })
     }
 
@@ -178,6 +192,7 @@ impl Run {
             checkpoint_every: 0,
             dir: None,
             cancel: CancelToken::new(),
+            pauses: Vec::new(),
         })
     }
 
@@ -215,6 +230,15 @@ impl Run {
         self
     }
 
+    /// Also stops the training loop at these steps and calls [`Observer::paused`] there
+    /// (step 0 included, before the first step). Steps past the last are ignored.
+    pub fn pause_at(mut self, steps: impl IntoIterator<Item = u64>) -> Self {
+        self.pauses.extend(steps);
+        self.pauses.sort_unstable();
+        self.pauses.dedup();
+        self
+    }
+
     /// Stops the run when `token` is set.
     pub fn cancel_on(mut self, token: CancelToken) -> Self {
         self.cancel = token;
@@ -248,6 +272,7 @@ impl Run {
             checkpoint_every,
             dir,
             cancel,
+            pauses,
         } = self;
         let total = trainer.config().steps;
         let metric_steps = log_spaced_steps(total, trainer.config().log_points);
@@ -257,6 +282,9 @@ impl Run {
         }
         let mut clock = Clock::default();
         observer.progress(&clock.view(&trainer, total));
+        if trainer.step() == 0 && pauses.first() == Some(&0) {
+            observer.paused(&clock.view(&trainer, total));
+        }
         let mut last_good = trainer.checkpoint();
         let mut diverged_at = None;
         let mut cancelled = false;
@@ -285,7 +313,14 @@ impl Run {
                 }
                 Ok(())
             };
-            for stop in stops(total, &metric_steps, checkpoint_every, trainer.step()) {
+            let stops = stops(
+                total,
+                &metric_steps,
+                &pauses,
+                checkpoint_every,
+                trainer.step(),
+            );
+            for stop in stops {
                 if cancel.is_cancelled() {
                     cancelled = true;
                     break;
@@ -322,6 +357,9 @@ impl Run {
                 if checkpoint_due {
                     save(&rows, &last_good)?;
                     observer.checkpoint_saved(stop);
+                }
+                if pauses.binary_search(&stop).is_ok() {
+                    observer.paused(&view);
                 }
                 observer.progress(&view);
             }
@@ -389,6 +427,33 @@ fn check_memory(net: &Network, data: &Dataset) -> Result<()> {
     )
 }
 
+/// The memory that runs executed together by [`execute_all`] need at once: the sum of
+/// the `threads` largest [`memory_estimate`]s (rayon runs at most one run per thread).
+pub fn memory_together(runs: &[&Run], threads: usize) -> u128 {
+    let mut each: Vec<u128> = runs
+        .iter()
+        .map(|r| memory_estimate(&r.initial, &r.data))
+        .collect();
+    each.sort_unstable_by(|a, b| b.cmp(a));
+    each.iter().take(threads.max(1)).sum()
+}
+
+/// Refuses runs that [`execute_all`] could not hold in memory at once ([`Run::new`]
+/// checks each run alone): call it after building the runs, before writing anything.
+///
+/// Checked by `tests::memory_together_sums_the_largest_concurrent_runs`.
+pub fn check_memory_together(runs: &[&Run]) -> Result<()> {
+    let threads = rayon::current_num_threads().min(runs.len());
+    if threads <= 1 {
+        return Ok(());
+    }
+    crate::memory::check_fits(
+        "train",
+        &format!("{threads} runs in parallel"),
+        memory_together(runs, threads),
+    )
+}
+
 /// Runs several runs in parallel (rayon, one task per run), each with its own observer;
 /// results in the order given.
 pub fn execute_all<O: Observer + Send>(runs: Vec<(Run, O)>) -> Vec<Result<RunOutcome>> {
@@ -424,15 +489,24 @@ impl Clock {
             trainer,
             total,
             steps_per_second: self.steps as f64 / self.seconds.max(1e-9),
+            seconds: self.seconds,
         }
     }
 }
 
-/// The steps at which a run stops its training loop: metrics steps, checkpoint steps,
-/// and progress updates (about 1000 per run, so a bar moves and a cancel is seen soon,
-/// but the loop is not slowed), after `start`.
-fn stops(total: u64, metric_steps: &[u64], checkpoint_every: u64, start: u64) -> Vec<u64> {
+/// The steps at which a run stops its training loop: metrics steps, pauses, checkpoint
+/// steps, and progress updates (about 1000 per run, so a bar moves and a cancel is seen
+/// soon, but the loop is not slowed), after `start`. Where the loop stops does not change
+/// the result: [`Trainer::run_until`] gives the same bits however a run is cut.
+fn stops(
+    total: u64,
+    metric_steps: &[u64],
+    pauses: &[u64],
+    checkpoint_every: u64,
+    start: u64,
+) -> Vec<u64> {
     let mut s: Vec<u64> = metric_steps.to_vec();
+    s.extend_from_slice(pauses);
     if let Some(count) = total.checked_div(checkpoint_every) {
         s.extend((1..=count).map(|k| k * checkpoint_every));
     }
@@ -510,7 +584,9 @@ mod tests {
     #[test]
     fn stops_cover_metrics_checkpoints_and_the_end() {
         let metric = log_spaced_steps(100_000, 10);
-        let s = stops(100_000, &metric, 30_000, 0);
+        let s = stops(100_000, &metric, &[12_345, 200_000], 30_000, 0);
+        assert!(s.contains(&12_345));
+        assert!(!s.contains(&200_000));
         for m in metric.iter().filter(|&&m| m > 0) {
             assert!(s.contains(m), "{m}");
         }
@@ -519,9 +595,41 @@ mod tests {
         }
         assert!(s.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(s.last(), Some(&100_000));
-        let later = stops(100_000, &metric, 30_000, 60_000);
+        let later = stops(100_000, &metric, &[], 30_000, 60_000);
         assert!(later.iter().all(|&t| t > 60_000));
         assert_eq!(later[0], 70_000);
+    }
+
+    #[test]
+    fn memory_together_sums_the_largest_concurrent_runs() {
+        use crate::network::Architecture;
+        use crate::Activation;
+        let data = Dataset::load("fig1").unwrap();
+        let run = |width: usize| {
+            let arch = Architecture {
+                input_dim: 1,
+                hidden: vec![width],
+                activation: Activation::Relu,
+                hidden_bias: true,
+                output_bias: true,
+                skip: false,
+                frozen_layers: vec![],
+                frozen_skip: false,
+            };
+            let net = super::super::init_network(&arch, 0, 1.0).unwrap();
+            Run::new(net, data.clone(), &TrainConfig::default()).unwrap()
+        };
+        let (small, middle, large) = (run(4), run(40), run(400));
+        let each = |r: &Run| memory_estimate(&r.initial, &r.data);
+        let runs = [&small, &large, &middle];
+        assert_eq!(memory_together(&runs, 1), each(&large));
+        assert_eq!(memory_together(&runs, 2), each(&large) + each(&middle));
+        assert_eq!(
+            memory_together(&runs, 8),
+            each(&large) + each(&middle) + each(&small)
+        );
+        // One run alone is never refused here: Run::new checked it.
+        assert!(check_memory_together(&[&large]).is_ok());
     }
 
     #[test]
