@@ -33,6 +33,8 @@ pub enum Command {
     Sweep(crate::commands::sweep::SweepArgs),
     /// Measure every point of a sweep: results.csv, results.json, figures, report.
     Collect(crate::commands::sweep::CollectArgs),
+    /// Serve a live page that trains plain and label-noise SGD side by side in the browser.
+    Explore(crate::commands::explore::ExploreArgs),
 }
 
 #[cfg(test)]

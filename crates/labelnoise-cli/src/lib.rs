@@ -49,6 +49,7 @@ where
         cli::Command::Reproduce(args) => commands::reproduce::run(&args, &mut stdout),
         cli::Command::Sweep(args) => commands::sweep::run(&args, &mut stdout),
         cli::Command::Collect(args) => commands::sweep::collect_cmd(&args, &mut stdout),
+        cli::Command::Explore(args) => commands::explore::run(&args, &mut stdout),
     }
 }
 

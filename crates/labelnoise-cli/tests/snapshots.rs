@@ -48,7 +48,15 @@ fn table_filters() -> Vec<(&'static str, &'static str)> {
 
 #[test]
 fn help_of_every_command() {
-    for cmd in ["", "analyze", "train", "resume", "settle", "reproduce"] {
+    for cmd in [
+        "",
+        "analyze",
+        "train",
+        "resume",
+        "settle",
+        "reproduce",
+        "explore",
+    ] {
         let args: Vec<&str> = if cmd.is_empty() {
             vec!["--help"]
         } else {

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod analyze;
+pub mod explore;
 pub mod reproduce;
 pub mod settle;
 pub mod sweep;
