@@ -17,6 +17,10 @@ pub struct AnalyzeArgs {
     /// Data: a .json or .csv file, a NumPy pair X.npy,Y.npy, or a built-in data set (fig1).
     #[arg(long, value_name = "D")]
     pub data: String,
+    /// Hidden activation of a PyTorch state_dict saved as safetensors (0.weight, 0.bias,
+    /// 2.weight, ...); labelnoise's own files name theirs.
+    #[arg(long, value_name = "A", value_enum)]
+    pub activation: Option<Activation>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -35,6 +35,8 @@ pub enum Command {
     Collect(crate::commands::sweep::CollectArgs),
     /// Serve a live page that trains plain and label-noise SGD side by side in the browser.
     Explore(crate::commands::explore::ExploreArgs),
+    /// Write a model as a PyTorch state_dict in safetensors (`--torch`).
+    Export(crate::commands::export::ExportArgs),
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ where
         cli::Command::Sweep(args) => commands::sweep::run(&args, &mut stdout),
         cli::Command::Collect(args) => commands::sweep::collect_cmd(&args, &mut stdout),
         cli::Command::Explore(args) => commands::explore::run(&args, &mut stdout),
+        cli::Command::Export(args) => commands::export::run(&args, &mut stdout),
     }
 }
 

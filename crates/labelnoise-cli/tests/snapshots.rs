@@ -56,6 +56,7 @@ fn help_of_every_command() {
         "settle",
         "reproduce",
         "explore",
+        "export",
     ] {
         let args: Vec<&str> = if cmd.is_empty() {
             vec!["--help"]

@@ -287,15 +287,39 @@ fn tensor(st: &SafeTensors<'_>, name: &str, shape: &[usize], origin: &str) -> Re
     Ok(values)
 }
 
-/// Reads a model written by [`model_to_safetensors`] (F32 tensors are widened to f64).
+/// Reads a model written by [`model_to_safetensors`] (F32 tensors are widened to f64),
+/// or a PyTorch `nn.Sequential` state_dict (see [`model_from_safetensors_with`]).
 pub fn model_from_safetensors(bytes: &[u8], origin: &str) -> Result<Network> {
+    model_from_safetensors_with(bytes, origin, None)
+}
+
+/// Reads a safetensors model: labelnoise's own (metadata `architecture`), or, without
+/// that metadata, the state_dict of a PyTorch `nn.Sequential` of `nn.Linear` layers and
+/// activations as `safetensors.torch.save_file` writes it (tensor names `0.weight`,
+/// `0.bias`, `2.weight`, ..., with or without a common prefix such as `net.`, plus an
+/// optional `skip.weight` of shape (1, d); layers ordered by index; shapes checked
+/// against each other; the last layer has one output and no activation). The hidden
+/// layers' activation is `activation`, else the file's metadata key `activation`
+/// (which `labelnoise export --torch` writes); F32 tensors are widened to f64 exactly.
+pub fn model_from_safetensors_with(
+    bytes: &[u8],
+    origin: &str,
+    activation: Option<Activation>,
+) -> Result<Network> {
     let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::invalid(origin, "header", format!("not a safetensors file: {e}")))?;
-    let arch_json = header
+    let Some(arch_json) = header
         .metadata()
         .as_ref()
         .and_then(|m| m.get("architecture"))
-        .ok_or_else(|| Error::invalid(origin, "metadata.architecture", "missing"))?;
+    else {
+        let meta_activation = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("activation"))
+            .cloned();
+        return torch_model(bytes, origin, activation, meta_activation.as_deref());
+    };
     let meta: ArchitectureMeta = serde_json::from_str(arch_json)
         .map_err(|e| Error::invalid(origin, "metadata.architecture", format!("malformed: {e}")))?;
     let st = SafeTensors::deserialize(bytes)
@@ -344,9 +368,277 @@ pub fn model_from_safetensors(bytes: &[u8], origin: &str) -> Result<Network> {
     Network::new(meta.input_dim, layers, skip, origin)
 }
 
+/// A PyTorch-style tensor name: `[prefix]INDEX.weight` or `[prefix]INDEX.bias`.
+fn torch_name(name: &str) -> Option<(&str, usize, bool)> {
+    let (rest, is_bias) = if let Some(r) = name.strip_suffix(".weight") {
+        (r, false)
+    } else {
+        (name.strip_suffix(".bias")?, true)
+    };
+    let digits = rest.len() - rest.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    if digits == 0 {
+        return None;
+    }
+    let (prefix, index) = rest.split_at(rest.len() - digits);
+    if !(prefix.is_empty() || prefix.ends_with('.')) {
+        return None;
+    }
+    Some((prefix, index.parse().ok()?, is_bias))
+}
+
+/// A 2-D or 1-D tensor's values (F64 or F32) and shape, by name.
+fn tensor_any(st: &SafeTensors<'_>, name: &str, origin: &str) -> Result<(Vec<usize>, Vec<f64>)> {
+    let view = st
+        .tensor(name)
+        .map_err(|e| Error::invalid(origin, name, format!("unreadable tensor: {e}")))?;
+    let shape = view.shape().to_vec();
+    Ok((shape.clone(), tensor(st, name, &shape, origin)?))
+}
+
+/// The PyTorch state_dict reader of [`model_from_safetensors_with`].
+fn torch_model(
+    bytes: &[u8],
+    origin: &str,
+    activation: Option<Activation>,
+    meta_activation: Option<&str>,
+) -> Result<Network> {
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::invalid(origin, "header", format!("not a safetensors file: {e}")))?;
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    let mut prefix: Option<String> = None;
+    let mut layers: std::collections::BTreeMap<usize, (Option<String>, Option<String>)> =
+        Default::default();
+    let mut skip_name = None;
+    for name in &names {
+        if name == "skip.weight" || name.ends_with(".skip.weight") {
+            skip_name = Some(name.clone());
+            continue;
+        }
+        let unexpected = || {
+            Error::invalid(
+                origin,
+                name.as_str(),
+                "unexpected tensor name: neither a labelnoise model (no metadata \
+                 architecture) nor a PyTorch nn.Sequential state_dict (0.weight, 0.bias, \
+                 2.weight, ...)",
+            )
+        };
+        let (p, index, is_bias) = torch_name(name).ok_or_else(unexpected)?;
+        match &prefix {
+            Some(q) if q != p => {
+                return Err(Error::invalid(
+                    origin,
+                    name.as_str(),
+                    format!("unexpected tensor name: the other layers' names start with {q:?}"),
+                ))
+            }
+            _ => prefix = Some(p.to_string()),
+        }
+        let slot = layers.entry(index).or_default();
+        if is_bias {
+            slot.1 = Some(name.clone());
+        } else {
+            slot.0 = Some(name.clone());
+        }
+    }
+    if layers.is_empty() {
+        return Err(Error::invalid(
+            origin,
+            "tensors",
+            "no layer weights (0.weight, ...)",
+        ));
+    }
+    let hidden_activation = match (activation, meta_activation) {
+        (Some(a), _) => Some(a),
+        (None, Some(name)) => Some(Activation::from_name(name).ok_or_else(|| {
+            Error::invalid(
+                origin,
+                "metadata.activation",
+                format!("unknown activation {name:?}"),
+            )
+        })?),
+        (None, None) => None,
+    };
+    let count = layers.len();
+    let mut out = Vec::with_capacity(count);
+    let mut input_dim = 0;
+    for (k, (index, (weight, bias))) in layers.into_iter().enumerate() {
+        let p = prefix.as_deref().unwrap_or("");
+        let weight_name = weight.ok_or_else(|| {
+            Error::invalid(
+                origin,
+                format!("{p}{index}.bias"),
+                format!("has no {p}{index}.weight"),
+            )
+        })?;
+        let (shape, w) = tensor_any(&st, &weight_name, origin)?;
+        let [out_dim, in_dim] = shape[..] else {
+            return Err(Error::invalid(
+                origin,
+                weight_name,
+                format!("has shape {shape:?}, expected (out, in)"),
+            ));
+        };
+        if k == 0 {
+            input_dim = in_dim;
+        } else {
+            let prev: &Layer = &out[k - 1];
+            if in_dim != prev.out_dim {
+                return Err(Error::invalid(
+                    origin,
+                    weight_name,
+                    format!(
+                        "has {in_dim} inputs but the layer before has {} outputs",
+                        prev.out_dim
+                    ),
+                ));
+            }
+        }
+        let is_output = k + 1 == count;
+        if is_output && out_dim != 1 {
+            return Err(Error::invalid(
+                origin,
+                weight_name,
+                format!("the last layer has {out_dim} outputs; a labelnoise network has one"),
+            ));
+        }
+        let b = match bias {
+            Some(name) => {
+                let (bshape, b) = tensor_any(&st, &name, origin)?;
+                if bshape != [out_dim] {
+                    return Err(Error::invalid(
+                        origin,
+                        name,
+                        format!("has shape {bshape:?}, expected [{out_dim}]"),
+                    ));
+                }
+                Some(b)
+            }
+            None => None,
+        };
+        let act = if is_output {
+            Activation::Identity
+        } else {
+            hidden_activation.ok_or_else(|| {
+                Error::parameter(
+                    "--activation",
+                    format!(
+                        "{origin} is a PyTorch state_dict without labelnoise metadata: give \
+                         the hidden layers' activation"
+                    ),
+                )
+            })?
+        };
+        out.push(Layer {
+            in_dim,
+            out_dim,
+            weight: w,
+            bias: b,
+            activation: act,
+            trainable: true,
+        });
+    }
+    let skip = match skip_name {
+        Some(name) => {
+            let (shape, w) = tensor_any(&st, &name, origin)?;
+            if shape != [1, input_dim] {
+                return Err(Error::invalid(
+                    origin,
+                    name,
+                    format!("has shape {shape:?}, expected [1, {input_dim}]"),
+                ));
+            }
+            Some(Skip {
+                weight: w,
+                trainable: true,
+            })
+        }
+        None => None,
+    };
+    Network::new(input_dim, out, skip, origin)
+}
+
+/// The precision of exported tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TorchDtype {
+    /// float64 (exact).
+    F64,
+    /// float32 (rounded to nearest).
+    F32,
+}
+
+/// The network as the safetensors file `safetensors.torch.save_file` writes for the
+/// module `labelnoise.Network.to_torch` builds: without a skip unit an `nn.Sequential`
+/// (`0.weight`, `0.bias`, `2.weight`, ...: linear layer k at index 2k, activations
+/// between them), with one `net.0.weight`, ..., `skip.weight` (1 x d). The metadata holds
+/// `format` = `pt` and the hidden `activation`, so [`model_from_safetensors`] reads it
+/// back without being told. Frozen flags are not kept (a state_dict has none).
+pub fn model_to_torch_safetensors(net: &Network, dtype: TorchDtype) -> Vec<u8> {
+    let prefix = if net.skip().is_some() { "net." } else { "" };
+    let encode = |values: &[f64]| -> Vec<u8> {
+        match dtype {
+            TorchDtype::F64 => f64_bytes(values),
+            TorchDtype::F32 => values
+                .iter()
+                .flat_map(|&v| (v as f32).to_le_bytes())
+                .collect(),
+        }
+    };
+    let mut buffers: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (k, l) in net.layers().iter().enumerate() {
+        buffers.push((
+            format!("{prefix}{}.weight", 2 * k),
+            vec![l.out_dim, l.in_dim],
+            encode(&l.weight),
+        ));
+        if let Some(b) = &l.bias {
+            buffers.push((
+                format!("{prefix}{}.bias", 2 * k),
+                vec![l.out_dim],
+                encode(b),
+            ));
+        }
+    }
+    if let Some(s) = net.skip() {
+        buffers.push((
+            "skip.weight".to_string(),
+            vec![1, s.weight.len()],
+            encode(&s.weight),
+        ));
+    }
+    let st_dtype = match dtype {
+        TorchDtype::F64 => Dtype::F64,
+        TorchDtype::F32 => Dtype::F32,
+    };
+    let views: Vec<(String, TensorView<'_>)> = buffers
+        .iter()
+        .map(|(name, shape, bytes)| {
+            let view = TensorView::new(st_dtype, shape.clone(), bytes)
+                .expect("shape and byte count agree");
+            (name.clone(), view)
+        })
+        .collect();
+    let activation = net
+        .hidden_layers()
+        .first()
+        .map_or("identity", |l| l.activation.name());
+    let metadata = HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        ("activation".to_string(), activation.to_string()),
+    ]);
+    safetensors::serialize(views, Some(metadata)).expect("a model always serializes")
+}
+
 /// Reads a model from a built-in name (see [`crate::builtin`]) or a path:
 /// `.safetensors` as safetensors, anything else as JSON.
 pub fn load_model(path: &str) -> Result<Network> {
+    load_model_with(path, None)
+}
+
+/// [`load_model`], with the hidden activation for a PyTorch state_dict in safetensors
+/// (`--activation`; see [`model_from_safetensors_with`]).
+pub fn load_model_with(path: &str, activation: Option<Activation>) -> Result<Network> {
     if let Some(net) = crate::builtin::model(path) {
         return Ok(net);
     }
@@ -360,7 +652,7 @@ pub fn load_model(path: &str) -> Result<Network> {
     };
     if is_st {
         let bytes = std::fs::read(path).map_err(io)?;
-        model_from_safetensors(&bytes, path)
+        model_from_safetensors_with(&bytes, path, activation)
     } else {
         let text = std::fs::read_to_string(path).map_err(io)?;
         model_from_json(&text, path)
@@ -435,5 +727,165 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.starts_with("m.json: "), "{e}");
+    }
+
+    /// Safetensors bytes with these F64 tensors and metadata.
+    fn st(tensors: &[(&str, Vec<usize>, Vec<f64>)], meta: Option<(&str, &str)>) -> Vec<u8> {
+        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+            .iter()
+            .map(|(n, s, v)| (n.to_string(), s.clone(), f64_bytes(v)))
+            .collect();
+        let views: Vec<(String, TensorView<'_>)> = bytes
+            .iter()
+            .map(|(n, s, b)| {
+                (
+                    n.clone(),
+                    TensorView::new(Dtype::F64, s.clone(), b).unwrap(),
+                )
+            })
+            .collect();
+        let meta = meta.map(|(k, v)| HashMap::from([(k.to_string(), v.to_string())]));
+        safetensors::serialize(views, meta).unwrap()
+    }
+
+    #[test]
+    fn torch_export_round_trips_with_and_without_skip() {
+        let with_skip = net();
+        let bytes = model_to_torch_safetensors(&with_skip, TorchDtype::F64);
+        let back = model_from_safetensors(&bytes, "t.safetensors").unwrap();
+        let thaw = |n: &Network| {
+            let layers = n
+                .layers()
+                .iter()
+                .cloned()
+                .map(|mut l| {
+                    l.trainable = true;
+                    l
+                })
+                .collect();
+            let skip = n.skip().cloned().map(|mut s| {
+                s.trainable = true;
+                s
+            });
+            Network::new(n.input_dim(), layers, skip, "x").unwrap()
+        };
+        assert_eq!(back, thaw(&with_skip));
+        let names: Vec<String> = SafeTensors::deserialize(&bytes)
+            .unwrap()
+            .names()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        for name in [
+            "net.0.weight",
+            "net.0.bias",
+            "net.2.weight",
+            "net.4.weight",
+            "skip.weight",
+        ] {
+            assert!(names.contains(&name.to_string()), "{names:?}");
+        }
+        let f32_bytes = model_to_torch_safetensors(&with_skip, TorchDtype::F32);
+        let back32 = model_from_safetensors(&f32_bytes, "t.safetensors").unwrap();
+        let rounded: Vec<f64> = thaw(&with_skip)
+            .params()
+            .iter()
+            .map(|&v| v as f32 as f64)
+            .collect();
+        assert_eq!(back32.params(), rounded);
+    }
+
+    #[test]
+    fn torch_state_dicts_are_read_by_index_with_a_prefix() {
+        // nn.Sequential(Linear(1, 2), ReLU(), Linear(2, 1)) under a prefix "model.".
+        let bytes = st(
+            &[
+                ("model.0.weight", vec![2, 1], vec![1.0, -1.0]),
+                ("model.0.bias", vec![2], vec![0.5, 0.25]),
+                ("model.2.weight", vec![1, 2], vec![3.0, 4.0]),
+                ("model.2.bias", vec![1], vec![-2.0]),
+            ],
+            Some(("format", "pt")),
+        );
+        let e = model_from_safetensors(&bytes, "s.safetensors")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--activation: s.safetensors is a PyTorch state_dict"),
+            "{e}"
+        );
+        let n =
+            model_from_safetensors_with(&bytes, "s.safetensors", Some(Activation::Relu)).unwrap();
+        assert_eq!(n.eval(&[2.0]), 3.0 * 2.5 + 4.0 * 0.0 - 2.0);
+        assert_eq!(n.layers()[0].activation, Activation::Relu);
+        // Ordered by index, not by name (10 sorts before 2).
+        let deep = st(
+            &[
+                ("2.weight", vec![3, 2], vec![0.0; 6]),
+                ("0.weight", vec![2, 1], vec![0.0; 2]),
+                ("10.weight", vec![1, 3], vec![1.0; 3]),
+            ],
+            None,
+        );
+        let n =
+            model_from_safetensors_with(&deep, "d.safetensors", Some(Activation::Tanh)).unwrap();
+        assert_eq!(
+            n.layers().iter().map(|l| l.out_dim).collect::<Vec<_>>(),
+            vec![2, 3, 1]
+        );
+    }
+
+    #[test]
+    fn bad_torch_files_name_the_key() {
+        let unexpected = st(
+            &[
+                ("0.weight", vec![1, 1], vec![1.0]),
+                ("running_mean", vec![1], vec![0.0]),
+            ],
+            None,
+        );
+        let e = model_from_safetensors_with(&unexpected, "u.safetensors", Some(Activation::Relu))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("u.safetensors: running_mean: unexpected tensor name"),
+            "{e}"
+        );
+        let shapes = st(
+            &[
+                ("0.weight", vec![2, 1], vec![1.0; 2]),
+                ("2.weight", vec![1, 3], vec![1.0; 3]),
+            ],
+            None,
+        );
+        let e = model_from_safetensors_with(&shapes, "s.safetensors", Some(Activation::Relu))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.safetensors: 2.weight: has 3 inputs but the layer before has 2"),
+            "{e}"
+        );
+        let prefixes = st(
+            &[
+                ("a.0.weight", vec![2, 1], vec![1.0; 2]),
+                ("b.2.weight", vec![1, 2], vec![1.0; 2]),
+            ],
+            None,
+        );
+        let e = model_from_safetensors_with(&prefixes, "p.safetensors", Some(Activation::Relu))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("p.safetensors: b.2.weight: unexpected tensor name"),
+            "{e}"
+        );
+        let wide = st(&[("0.weight", vec![2, 1], vec![1.0; 2])], None);
+        let e = model_from_safetensors(&wide, "w.safetensors")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("w.safetensors: 0.weight: the last layer has 2 outputs"),
+            "{e}"
+        );
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use labelnoise_core::analysis::{analyze_checked, AnalyzeOptions};
-use labelnoise_core::model_io::load_model;
+use labelnoise_core::model_io::load_model_with;
 use labelnoise_core::shape::ShapeOptions;
 use labelnoise_core::units::UnitOptions;
 use labelnoise_core::{Dataset, Error};
@@ -27,7 +27,7 @@ pub fn options(args: &AnalyzeArgs) -> AnalyzeOptions {
 /// Runs the analysis and writes the rendering to `out`.
 pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let opts = options(args).check()?;
-    let net = load_model(&args.model)?;
+    let net = load_model_with(&args.model, args.activation)?;
     let data = Dataset::load(&args.data)?;
     let analysis = analyze_checked(&net, &data, &opts).map_err(|e| match e {
         Error::Mismatch { message } => Error::Mismatch {

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod explore;
+pub mod export;
 pub mod reproduce;
 pub mod settle;
 pub mod sweep;

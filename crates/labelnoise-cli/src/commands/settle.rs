@@ -15,7 +15,7 @@ use clap::Args;
 use serde::Serialize;
 
 use labelnoise_core::analysis::Analysis;
-use labelnoise_core::model_io::{load_model, model_to_json, model_to_safetensors};
+use labelnoise_core::model_io::{load_model_with, model_to_json, model_to_safetensors};
 use labelnoise_core::settle::{settle, Outcome, SettleOptions, TraceRow};
 use labelnoise_core::{Dataset, Error};
 
@@ -33,6 +33,10 @@ pub struct SettleArgs {
     /// Output directory.
     #[arg(long, value_name = "DIR")]
     pub out: String,
+    /// Hidden activation of a PyTorch state_dict saved as safetensors (0.weight, 0.bias,
+    /// 2.weight, ...); labelnoise's own files name theirs.
+    #[arg(long, value_name = "A", value_enum)]
+    pub activation: Option<labelnoise_core::Activation>,
     /// The most descent iterations.
     #[arg(long, value_name = "N", default_value_t = SettleOptions::default().max_iter)]
     pub max_iter: usize,
@@ -119,7 +123,7 @@ pub fn run(args: &SettleArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         ..SettleOptions::default()
     };
     opts.check()?;
-    let net = load_model(&args.model)?;
+    let net = load_model_with(&args.model, args.activation)?;
     let data = Dataset::load(&args.data)?;
     if net.input_dim() != data.dim() {
         return Err(Error::Mismatch {

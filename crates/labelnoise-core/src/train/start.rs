@@ -147,10 +147,37 @@ impl NetworkSpec {
             ));
         }
         let net = if let Some(path) = &self.init_model {
-            self.load_and_freeze(path, &frozen_layers, frozen_skip)?
+            self.check_scales(path)?;
+            self.freeze_given(load_model(path)?, path, &frozen_layers, frozen_skip)?
         } else {
             self.initialise(data, seed, frozen_layers, frozen_skip)?
         };
+        self.check_dim(&net, data, data_name)?;
+        Ok(net)
+    }
+
+    /// The starting network when the model to start from is given in memory (the
+    /// Python package's `net=`) instead of as a file: what [`build`](Self::build) does
+    /// with `init_model`, with `name` naming the model in messages (`init_model` itself
+    /// is ignored).
+    ///
+    /// Checked by `tests::build_from_equals_build_with_init_model`.
+    pub fn build_from(
+        &self,
+        net: Network,
+        name: &str,
+        data: &Dataset,
+        data_name: &str,
+    ) -> Result<Network> {
+        let (frozen_layers, frozen_skip) = self.frozen();
+        self.check_scales(name)?;
+        let net = self.freeze_given(net, name, &frozen_layers, frozen_skip)?;
+        self.check_dim(&net, data, data_name)?;
+        Ok(net)
+    }
+
+    /// The model's input dimension must be the data's.
+    fn check_dim(&self, net: &Network, data: &Dataset, data_name: &str) -> Result<()> {
         if net.input_dim() != data.dim() {
             return Err(Error::Mismatch {
                 message: format!(
@@ -161,7 +188,7 @@ impl NetworkSpec {
                 ),
             });
         }
-        Ok(net)
+        Ok(())
     }
 
     /// A new network of the described architecture, initialised with `seed`.
@@ -221,14 +248,9 @@ impl NetworkSpec {
         Network::new(net.input_dim(), layers, net.skip().cloned(), "init")
     }
 
-    /// The model at `path` with the freezes applied, after checking that the
-    /// architecture fields given agree with it.
-    fn load_and_freeze(
-        &self,
-        path: &str,
-        frozen_layers: &[usize],
-        frozen_skip: bool,
-    ) -> Result<Network> {
+    /// With a model to start from, the initialisation scales must be left at their
+    /// defaults.
+    fn check_scales(&self, path: &str) -> Result<()> {
         if self.init_scale != DEFAULT_INIT_SCALE {
             return Err(Error::parameter(
                 "--init-scale",
@@ -241,7 +263,18 @@ impl NetworkSpec {
                 format!("does not apply with --init-model {path}"),
             ));
         }
-        let net = load_model(path)?;
+        Ok(())
+    }
+
+    /// The model `net` (read from `path`) with the freezes applied, after checking that
+    /// the architecture fields given agree with it.
+    fn freeze_given(
+        &self,
+        net: Network,
+        path: &str,
+        frozen_layers: &[usize],
+        frozen_skip: bool,
+    ) -> Result<Network> {
         self.check_agrees(&net, path)?;
         let layers = net.layers().len();
         if let Some(&k) = frozen_layers.iter().find(|&&k| k >= layers) {
@@ -446,5 +479,43 @@ mod tests {
         let spec: std::result::Result<NetworkSpec, _> =
             serde_json::from_str(r#"{"hidden":[4],"widht":3}"#);
         assert!(spec.unwrap_err().to_string().contains("widht"));
+    }
+
+    #[test]
+    fn build_from_equals_build_with_init_model() {
+        let data = fig1();
+        let spec = NetworkSpec {
+            freeze: vec![Freeze::Layer(0)],
+            init_model: Some("fig1-minimal".into()),
+            ..NetworkSpec::default()
+        };
+        let from_file = spec.build(&data, "fig1", 3).unwrap();
+        let model = builtin::model("fig1-minimal").unwrap();
+        let given = spec
+            .build_from(model.clone(), "fig1-minimal", &data, "fig1")
+            .unwrap();
+        assert_eq!(given, from_file);
+        let bad = NetworkSpec {
+            hidden: vec![5],
+            ..spec.clone()
+        };
+        assert_eq!(
+            bad.build_from(model.clone(), "the given network", &data, "fig1")
+                .unwrap_err()
+                .to_string(),
+            bad.build(&data, "fig1", 3)
+                .unwrap_err()
+                .to_string()
+                .replace("fig1-minimal", "the given network")
+        );
+        let scaled = NetworkSpec {
+            init_scale: 2.0,
+            ..spec
+        };
+        assert!(scaled
+            .build_from(model, "m", &data, "fig1")
+            .unwrap_err()
+            .to_string()
+            .starts_with("--init-scale: does not apply"));
     }
 }
