@@ -140,23 +140,43 @@ pub fn train_with_snapshots(
     data: &Dataset,
     cfg: &TrainConfig,
     snapshots: &[u64],
-    at: impl FnMut(u64, &Network) -> Result<()>,
+    mut at: impl FnMut(u64, &Network) -> Result<()>,
 ) -> Result<Network> {
+    let pauses: Vec<u64> = std::iter::once(0)
+        .chain(snapshots.iter().copied())
+        .collect();
+    let outcome = train_with_pauses(net, data, cfg, &pauses, |run| {
+        at(run.step(), &run.network())
+    })?;
+    check_finished(&outcome, cfg)?;
+    Ok(outcome.network)
+}
+
+/// Trains `net` on `data` with `cfg` through the run driver, calling `at(run)` at every
+/// step in `pauses` (the run stopped there: its step, network and training-loop seconds).
+/// An error from `at` stops the run and is returned; a divergence is left to the caller
+/// (`outcome.summary.diverged_at`).
+pub fn train_with_pauses(
+    net: Network,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    pauses: &[u64],
+    at: impl FnMut(&RunView<'_>) -> Result<()>,
+) -> Result<RunOutcome> {
     let cancel = CancelToken::new();
     let run = Run::new(net, data.clone(), &measuring_only(cfg))?
         .cancel_on(cancel.clone())
-        .pause_at(std::iter::once(0).chain(snapshots.iter().copied()));
+        .pause_at(pauses.iter().copied());
     let mut observer = AtPauses {
         at,
         error: None,
         cancel,
     };
     let outcome = run.execute(&mut observer)?;
-    if let Some(e) = observer.error {
-        return Err(e);
+    match observer.error {
+        Some(e) => Err(e),
+        None => Ok(outcome),
     }
-    check_finished(&outcome, cfg)?;
-    Ok(outcome.network)
 }
 
 /// Trains `net` on `data` with `cfg` to the last step through the run driver; a
@@ -197,10 +217,10 @@ struct AtPauses<F> {
     cancel: CancelToken,
 }
 
-impl<F: FnMut(u64, &Network) -> Result<()>> Observer for AtPauses<F> {
+impl<F: FnMut(&RunView<'_>) -> Result<()>> Observer for AtPauses<F> {
     fn paused(&mut self, run: &RunView<'_>) {
         if self.error.is_none() {
-            if let Err(e) = (self.at)(run.step(), &run.network()) {
+            if let Err(e) = (self.at)(run) {
                 self.error = Some(e);
                 self.cancel.cancel();
             }

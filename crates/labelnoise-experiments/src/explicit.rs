@@ -35,12 +35,11 @@ use serde_json::json;
 
 use labelnoise_core::data::Dataset;
 use labelnoise_core::error::{Error, Result};
-use labelnoise_core::network::Network;
-use labelnoise_core::train::{metrics, CancelToken, Observer, RunView, TrainConfig};
+use labelnoise_core::train::{metrics, TrainConfig};
 
 use crate::common::{
-    data_series, fig1_data, fig1_data_points, figure, grid, measuring_only, project_to_manifold,
-    sample, shape_of, snapshot_steps, sup_distance, x_range, Setup,
+    data_series, fig1_data, fig1_data_points, figure, grid, project_to_manifold, sample, shape_of,
+    snapshot_steps, sup_distance, train_with_pauses, x_range, Setup,
 };
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
 use crate::{Claim, Report, ValidOptions};
@@ -167,10 +166,14 @@ fn run_one(
     };
     let mut out = Vec::new();
     // Measured at each snapshot, against the training loop's own time (measurements
-    // not counted).
-    let mut measure = |step: u64, seconds: f64, net: &Network| -> Result<()> {
-        let m = metrics(net, data, step)?;
-        let (proj, p) = project_to_manifold(net, data, 50, 1e-12)?;
+    // not counted); the last snapshot is the last step.
+    let mut seconds = 0.0;
+    let outcome = train_with_pauses(net, data, &cfg, &snapshot_steps(steps, points), |run| {
+        let step = run.step();
+        seconds = run.training_seconds();
+        let net = run.network();
+        let m = metrics(&net, data, step)?;
+        let (proj, p) = project_to_manifold(&net, data, 50, 1e-12)?;
         let pm = metrics(&proj, data, step)?;
         let (shape, _) = shape_of(&proj, data, setup.jump_threshold)?;
         out.push(Point {
@@ -187,22 +190,7 @@ fn run_one(
             samples: sample(&proj, xs),
         });
         Ok(())
-    };
-    let cancel = CancelToken::new();
-    let run = labelnoise_core::train::Run::new(net, data.clone(), &measuring_only(&cfg))?
-        .cancel_on(cancel.clone())
-        .pause_at(snapshot_steps(steps, points));
-    let mut observer = Timed {
-        measure: &mut measure,
-        error: None,
-        cancel,
-        seconds: 0.0,
-    };
-    let outcome = run.execute(&mut observer)?;
-    let seconds = observer.seconds;
-    if let Some(e) = observer.error {
-        return Err(e);
-    }
+    })?;
     if let Some(step) = outcome.summary.diverged_at {
         return Err(Error::parameter(
             "--lr",
@@ -679,26 +667,4 @@ fn report(r: &Explicit) -> crate::Result<Report> {
         )],
         notes,
     })
-}
-
-/// Calls `measure(step, training seconds, network)` at every pause of a run; the first
-/// error stops the run.
-struct Timed<'a> {
-    measure: &'a mut dyn FnMut(u64, f64, &Network) -> Result<()>,
-    error: Option<Error>,
-    cancel: CancelToken,
-    /// The training seconds at the last pause.
-    seconds: f64,
-}
-
-impl Observer for Timed<'_> {
-    fn paused(&mut self, run: &RunView<'_>) {
-        self.seconds = run.training_seconds();
-        if self.error.is_none() {
-            if let Err(e) = (self.measure)(run.step(), self.seconds, &run.network()) {
-                self.error = Some(e);
-                self.cancel.cancel();
-            }
-        }
-    }
 }

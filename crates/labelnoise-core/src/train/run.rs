@@ -602,21 +602,17 @@ mod tests {
 
     #[test]
     fn memory_together_sums_the_largest_concurrent_runs() {
-        use crate::network::Architecture;
+        use crate::train::NetworkSpec;
         use crate::Activation;
         let data = Dataset::load("fig1").unwrap();
         let run = |width: usize| {
-            let arch = Architecture {
-                input_dim: 1,
+            let spec = NetworkSpec {
                 hidden: vec![width],
-                activation: Activation::Relu,
-                hidden_bias: true,
+                activation: Some(Activation::Relu),
                 output_bias: true,
-                skip: false,
-                frozen_layers: vec![],
-                frozen_skip: false,
+                ..NetworkSpec::default()
             };
-            let net = super::super::init_network(&arch, 0, 1.0).unwrap();
+            let net = spec.build(&data, "fig1", 0).unwrap();
             Run::new(net, data.clone(), &TrainConfig::default()).unwrap()
         };
         let (small, middle, large) = (run(4), run(40), run(400));
