@@ -5,7 +5,7 @@
 use clap::Args;
 use labelnoise_core::analysis::AnalyzeOptions;
 use labelnoise_core::stability::Tolerances;
-use labelnoise_core::train::{Freeze, NetworkSpec, NoiseDist, TrainConfig};
+use labelnoise_core::train::{whole_steps, Freeze, NetworkSpec, NoiseDist, TrainConfig};
 use labelnoise_core::Activation;
 
 /// `labelnoise analyze`.
@@ -240,12 +240,9 @@ pub fn parse_steps(s: &str) -> Result<u64, String> {
     if let Ok(v) = clean.parse::<u64>() {
         return Ok(v);
     }
-    match clean.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= u64::MAX as f64 => {
-            Ok(v as u64)
-        }
-        _ => Err(format!(
-            "expected a whole number of steps such as 1e6, got {s:?}"
-        )),
-    }
+    clean
+        .parse::<f64>()
+        .ok()
+        .and_then(whole_steps)
+        .ok_or_else(|| format!("expected a whole number of steps such as 1e6, got {s:?}"))
 }

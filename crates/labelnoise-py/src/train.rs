@@ -9,8 +9,8 @@ use labelnoise_core::files::check_output_dir;
 use labelnoise_core::train::run_dir::{seed_dir, write_seed_summaries, METRICS_COLUMNS};
 use labelnoise_core::train::start::{Freeze, NetworkSpec};
 use labelnoise_core::train::{
-    execute_all, CancelToken, Metrics, NoiseDist, Observer, Run, RunConfig, RunDir, RunOutcome,
-    RunView, TrainConfig,
+    execute_all, whole_steps, CancelToken, Metrics, NoiseDist, Observer, Run, RunConfig, RunDir,
+    RunOutcome, RunView, TrainConfig,
 };
 use labelnoise_core::Network;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -159,12 +159,11 @@ fn steps_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<u64> {
         return Ok(v);
     }
     if let Ok(v) = obj.extract::<f64>() {
-        if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= u64::MAX as f64 {
-            return Ok(v as u64);
-        }
-        return Err(PyValueError::new_err(format!(
-            "--{name}: expected a whole number of steps such as 1e6, got {v}"
-        )));
+        return whole_steps(v).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "--{name}: expected a whole number of steps such as 1e6, got {v}"
+            ))
+        });
     }
     Err(PyTypeError::new_err(format!(
         "{}: expected an int, got {}",

@@ -20,6 +20,15 @@ pub const DEFAULT_FLUSH_THRESHOLD: f64 = 1e-150;
 /// axis, few enough that metrics cost a run little (they run on a worker thread).
 pub const DEFAULT_LOG_POINTS: usize = 200;
 
+/// A step count written as a number such as `1e6`: the whole number it stands for,
+/// or `None` for a negative, fractional, non-finite or too large value. Shared by the
+/// front ends that accept `--steps 4e6` (the command line, Python).
+///
+/// Checked by `tests::whole_steps_accepts_only_whole_numbers`.
+pub fn whole_steps(v: f64) -> Option<u64> {
+    (v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= u64::MAX as f64).then_some(v as u64)
+}
+
 /// Everything that defines an SGD run besides the network and the data
 /// (docs/conventions.md#training, paper eq. 3). Field names follow the command-line flags.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -174,5 +183,19 @@ impl TrainConfig {
             params: net.param_count(),
             n: data.len(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_steps_accepts_only_whole_numbers() {
+        assert_eq!(whole_steps(4e6), Some(4_000_000));
+        assert_eq!(whole_steps(0.0), Some(0));
+        for bad in [2.5, -1.0, f64::NAN, f64::INFINITY, 1e30] {
+            assert_eq!(whole_steps(bad), None, "{bad}");
+        }
     }
 }

@@ -69,7 +69,7 @@ pub mod tanh;
 
 use serde::{Deserialize, Serialize};
 
-pub use config::{TrainConfig, ValidTrainConfig, DEFAULT_FLUSH_THRESHOLD};
+pub use config::{whole_steps, TrainConfig, ValidTrainConfig, DEFAULT_FLUSH_THRESHOLD};
 pub use init::init_network;
 pub use kernel::FLUSH_EVERY;
 pub use metrics::{metrics, Metrics};
