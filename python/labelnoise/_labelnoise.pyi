@@ -24,6 +24,7 @@ class Network:
         output_bias: bool = False,
         seed: int = 0,
         init_scale: float = 1.0,
+        output_init_scale: float = 1.0,
         freeze: Optional[Union[int, str, Sequence[Union[int, str]]]] = None,
     ) -> "Network": ...
     @staticmethod
@@ -120,6 +121,8 @@ def settle(
     fit_tol: Optional[float] = None,
     stationarity_tol: Optional[float] = None,
     active_set: bool = True,
+    out: Optional[PathLike] = None,
+    force: bool = False,
 ) -> Settled: ...
 def train(
     x: Union[ArrayLike, PathLike],

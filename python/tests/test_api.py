@@ -1,6 +1,7 @@
 """Every function and class of the package, and every keyword of `train`."""
 
 import json
+import sys
 import math
 import pickle
 
@@ -64,6 +65,17 @@ def test_network_mlp_call_params(fig1):
     assert ln.Network.mlp(1, [100], "relu", skip=True, output_bias=True, seed=1) != net
     scaled = ln.Network.mlp(1, [100], "relu", skip=True, output_bias=True, seed=0, init_scale=2.0)
     np.testing.assert_array_equal(scaled.params, 2.0 * net.params)
+    # output_init_scale multiplies the output layer's weights only, as train's does.
+    out30 = ln.Network.mlp(1, [100], "relu", skip=True, output_bias=True, seed=0, output_init_scale=30.0)
+    a, b = net.layers, out30.layers
+    np.testing.assert_array_equal(b[0]["weight"], a[0]["weight"])
+    np.testing.assert_array_equal(b[1]["weight"], 30.0 * a[1]["weight"])
+    np.testing.assert_array_equal(b[1]["bias"], a[1]["bias"])
+    r = ln.train("fig1", hidden=[100], activation="relu", skip=True, output_bias=True,
+                 output_init_scale=30.0, lr=1e-3, noise=0.5, steps=1)
+    assert r.initial_model == out30
+    with pytest.raises(ValueError, match="--output-init-scale"):
+        ln.Network.mlp(1, [3], "relu", output_init_scale=-1.0)
 
 
 def test_with_params_and_frozen(fig1):
@@ -137,6 +149,28 @@ def test_settle(fig1):
     assert one.iterations <= 1
 
 
+def test_settle_out_writes_what_the_cli_writes(tmp_path, cli):
+    out = tmp_path / "py"
+    s = ln.settle("fig1-wiggly", "fig1", out=out)
+    code, _, err = cli("settle", "--model", "fig1-wiggly", "--data", "fig1",
+                       "--out", tmp_path / "cli", "--quiet")
+    assert code == 0, err
+    for name in ("model.json", "model.safetensors", "trace.csv"):
+        assert (out / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+    a = json.loads((out / "summary.json").read_text())
+    b = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    a.pop("wall_seconds"), b.pop("wall_seconds")
+    assert a == b
+    assert a["outcome"]["kind"] == s.outcome and a["end_reg"] == s.reg
+    # An existing directory needs force=True; nothing is written without it.
+    before = (out / "summary.json").read_bytes()
+    with pytest.raises(ValueError, match="out"):
+        ln.settle("fig1-wiggly", "fig1", out=out, max_iter=1)
+    assert (out / "summary.json").read_bytes() == before
+    ln.settle("fig1-wiggly", "fig1", out=out, max_iter=1, force=True)
+    assert json.loads((out / "summary.json").read_text())["iterations"] <= 1
+
+
 def test_train_returns_runs(fig1, tmp_path):
     x, y = fig1
     r = ln.train(x, y, hidden=[16], activation="relu", skip=True, output_bias=True,
@@ -199,12 +233,31 @@ def test_train_every_keyword(fig1, tmp_path):
     ln.train(x, y, hidden=[4], activation="relu", lr=1e-3, steps=10, noise=0.5, out=out, force=True)
 
 
-def test_progress_bar_runs(fig1, capsys):
+def test_progress_bar_draws_with_tqdm(fig1, capsys):
+    import tqdm  # installed by scripts/tests/python.sh: the test needs it
+
+    assert tqdm.__version__
+    x, y = fig1
+    runs = ln.train(x, y, hidden=[4], activation="relu", lr=1e-3, steps=5000, noise=0.5,
+                    seeds=2, progress=True)
+    assert [r.summary["steps"] for r in runs] == [5000, 5000]
+    err = capsys.readouterr().err
+    # One tqdm bar per seed, each drawn to its end: "seed 0: 100%|####| 5.00k/5.00k [...]".
+    for seed in (0, 1):
+        finals = [line for line in err.replace("\r", "\n").splitlines()
+                  if line.startswith(f"seed {seed}: 100%")]
+        assert finals, err
+        assert "5.00k/5.00k" in finals[-1] and "step/s" in finals[-1], finals[-1]
+
+
+def test_progress_line_without_tqdm(fig1, capsys, monkeypatch):
+    # Without tqdm (an import of it fails), a line on stderr per seed.
+    monkeypatch.setitem(sys.modules, "tqdm", None)
     x, y = fig1
     r = ln.train(x, y, hidden=[4], activation="relu", lr=1e-3, steps=5000, noise=0.5, progress=True)
     assert r.summary["steps"] == 5000
     err = capsys.readouterr().err
-    assert "seed 0" in err
+    assert err.endswith("\rseed 0: 5000/5000 steps (100%)\n"), repr(err)
 
 
 def test_callback_exception_stops_the_run(fig1):

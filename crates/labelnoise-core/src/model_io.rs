@@ -248,7 +248,31 @@ pub fn model_to_safetensors(net: &Network) -> Vec<u8> {
             serde_json::to_string(&meta).expect("metadata serializes"),
         ),
     ]);
-    safetensors::serialize(views, Some(metadata)).expect("a model always serializes")
+    canonical_header(
+        safetensors::serialize(views, Some(metadata)).expect("a model always serializes"),
+    )
+}
+
+/// `bytes` (a safetensors file) with its JSON header's keys in sorted order, so that the
+/// same network always gives the same bytes. The `safetensors` crate takes the metadata
+/// as a `HashMap` and writes it in that map's (per-process random) iteration order; JSON
+/// key order carries no meaning in the format, and the tensor offsets are unchanged, so
+/// only the header is rewritten (padded with spaces to a multiple of 8 bytes, as the
+/// crate pads it). Checked by `tests::safetensors_bytes_do_not_depend_on_the_process`.
+fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    // serde_json's map is a BTreeMap (no `preserve_order`): parsing sorts the keys.
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + n]).expect("the crate writes a JSON header");
+    let mut text = serde_json::to_vec(&header).expect("JSON serializes");
+    while !text.len().is_multiple_of(8) {
+        text.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
 }
 
 fn tensor(st: &SafeTensors<'_>, name: &str, shape: &[usize], origin: &str) -> Result<Vec<f64>> {
@@ -627,7 +651,9 @@ pub fn model_to_torch_safetensors(net: &Network, dtype: TorchDtype) -> Vec<u8> {
         ("format".to_string(), "pt".to_string()),
         ("activation".to_string(), activation.to_string()),
     ]);
-    safetensors::serialize(views, Some(metadata)).expect("a model always serializes")
+    canonical_header(
+        safetensors::serialize(views, Some(metadata)).expect("a model always serializes"),
+    )
 }
 
 /// Reads a model from a built-in name (see [`crate::builtin`]) or a path:
@@ -687,6 +713,41 @@ mod tests {
     fn json_round_trips_exactly() {
         let n = net();
         let back = model_from_json(&model_to_json(&n), "m.json").unwrap();
+        assert_eq!(back, n);
+    }
+
+    #[test]
+    fn safetensors_bytes_do_not_depend_on_the_process() {
+        // Each HashMap gets its own random hash keys, so without the canonical header
+        // two serializations in one process already differ in metadata order.
+        let n = net();
+        for write in [
+            model_to_safetensors as fn(&Network) -> Vec<u8>,
+            |n: &Network| model_to_torch_safetensors(n, TorchDtype::F32),
+        ] {
+            let first = write(&n);
+            for _ in 0..20 {
+                assert_eq!(write(&n), first);
+            }
+            let len = u64::from_le_bytes(first[..8].try_into().unwrap()) as usize;
+            assert!(len.is_multiple_of(8));
+            let header = std::str::from_utf8(&first[8..8 + len]).unwrap().trim_end();
+            let value: serde_json::Value = serde_json::from_str(header).unwrap();
+            let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+            let meta = value["__metadata__"].as_object().unwrap();
+            // Sorted in the text as in the parsed map.
+            let positions: Vec<usize> = keys
+                .iter()
+                .map(|k| header.find(&format!("\"{k}\":")).unwrap())
+                .collect();
+            assert!(positions.windows(2).all(|w| w[0] < w[1]), "{header}");
+            let meta_keys: Vec<usize> = meta
+                .keys()
+                .map(|k| header.find(&format!("\"{k}\":")).unwrap())
+                .collect();
+            assert!(meta_keys.windows(2).all(|w| w[0] < w[1]), "{header}");
+        }
+        let back = model_from_safetensors(&model_to_safetensors(&n), "m.safetensors").unwrap();
         assert_eq!(back, n);
     }
 

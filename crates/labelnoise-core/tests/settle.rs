@@ -3,9 +3,11 @@
 use labelnoise_core::analysis::{analyze, AnalyzeOptions};
 use labelnoise_core::builtin;
 use labelnoise_core::regularizer::reg;
-use labelnoise_core::settle::{settle, Event, Outcome, SettleOptions, SettleResult, PIN_RISE};
+use labelnoise_core::settle::{
+    settle, settle_with_cancel, Event, Outcome, SettleOptions, SettleResult, PIN_RISE,
+};
 use labelnoise_core::stability::Verdict;
-use labelnoise_core::train::{init_network, TrainConfig, Trainer};
+use labelnoise_core::train::{init_network, CancelToken, TrainConfig, Trainer};
 use labelnoise_core::{Activation, Architecture, Dataset, Error, Network};
 
 fn fig1() -> Dataset {
@@ -109,6 +111,22 @@ fn wiggly_settles_to_the_fewest_kink_interpolant() {
         (r.end_reg - a.reg).abs() <= 1e-12 * a.reg,
         "result and analysis disagree"
     );
+}
+
+#[test]
+fn a_cancelled_settle_stops_at_once() {
+    // Cancelled before it starts: the start comes back, certified, as `Cancelled`.
+    let data = fig1();
+    let start = builtin::model("fig1-wiggly").unwrap();
+    let token = CancelToken::new();
+    token.cancel();
+    let r = settle_with_cancel(&start, &data, &SettleOptions::default(), &token).unwrap();
+    assert_eq!(r.outcome, Outcome::Cancelled);
+    assert_eq!(r.outcome.name(), "cancelled");
+    assert_eq!(r.iterations, 0);
+    assert_eq!(r.network, start);
+    assert_eq!(r.end_reg, r.start_reg);
+    assert_eq!(r.analysis.verdict, Verdict::Repellent);
 }
 
 #[test]

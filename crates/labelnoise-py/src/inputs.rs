@@ -11,6 +11,15 @@ use crate::errors::core_error;
 use crate::net::{path_string, PyNetwork};
 
 /// A network argument: a `Network`, or a path / built-in model name.
+/// How a network argument is named in written summaries: its path or built-in name, or
+/// `"network"` for a `labelnoise.Network` passed in memory.
+pub fn network_name(obj: &Bound<'_, PyAny>) -> String {
+    if obj.is_instance_of::<PyNetwork>() {
+        return "network".to_string();
+    }
+    path_string(obj).unwrap_or_else(|_| "network".to_string())
+}
+
 pub fn network(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Network> {
     if let Ok(n) = obj.cast::<PyNetwork>() {
         return Ok(n.get().net.clone());

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use labelnoise_core::files::write_atomic;
 use labelnoise_core::model_io::{load_model_with, model_to_json, model_to_safetensors};
-use labelnoise_core::train::init_network;
-use labelnoise_core::{Activation, Architecture, Layer, Network, Skip};
+use labelnoise_core::train::{Freeze, NetworkSpec};
+use labelnoise_core::{Activation, Layer, Network, Skip};
 use numpy::{PyArray1, PyArray2};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -84,10 +84,11 @@ pub fn freeze_list(obj: Option<&Bound<'_, PyAny>>) -> PyResult<(Vec<usize>, bool
 #[pymethods]
 impl PyNetwork {
     /// A network with the project's default initialisation (U(±1/√fan_in) from the
-    /// seed's initialisation stream, times `init_scale`): the network `labelnoise train`
-    /// starts from with the same flags and seed.
+    /// seed's initialisation stream, times `init_scale`, the output layer's weights then
+    /// times `output_init_scale`): the network `labelnoise train` starts from with the
+    /// same flags and seed.
     #[staticmethod]
-    #[pyo3(signature = (input_dim, hidden, activation, *, skip=false, output_bias=false, seed=0, init_scale=1.0, freeze=None))]
+    #[pyo3(signature = (input_dim, hidden, activation, *, skip=false, output_bias=false, seed=0, init_scale=1.0, output_init_scale=1.0, freeze=None))]
     #[allow(clippy::too_many_arguments)]
     fn mlp(
         input_dim: usize,
@@ -97,6 +98,7 @@ impl PyNetwork {
         output_bias: bool,
         seed: u64,
         init_scale: f64,
+        output_init_scale: f64,
         freeze: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         guard_py(|| {
@@ -105,35 +107,23 @@ impl PyNetwork {
             if input_dim == 0 {
                 return Err(PyValueError::new_err("input_dim: must be at least 1"));
             }
-            if hidden.is_empty() {
-                return Err(PyValueError::new_err(
-                    "--hidden: give at least one hidden layer width (or --init-model)",
-                ));
+            let mut freeze: Vec<Freeze> = frozen_layers.into_iter().map(Freeze::Layer).collect();
+            if frozen_skip {
+                freeze.push(Freeze::SKIP);
             }
-            if let Some(&k) = frozen_layers.iter().find(|&&k| k > hidden.len()) {
-                return Err(PyValueError::new_err(format!(
-                    "--freeze: layer {k} does not exist (layers 0..={} with the output layer last)",
-                    hidden.len()
-                )));
-            }
-            if frozen_skip && !skip {
-                return Err(PyValueError::new_err(
-                    "--freeze: skip given but there is no --skip unit",
-                ));
-            }
-            let arch = Architecture {
-                input_dim,
+            NetworkSpec {
                 hidden,
-                activation: act,
-                hidden_bias: true,
-                output_bias,
+                activation: Some(act),
                 skip,
-                frozen_layers,
-                frozen_skip,
-            };
-            init_network(&arch, seed, init_scale)
-                .map(PyNetwork::new)
-                .map_err(|e| core_error(&e))
+                output_bias,
+                freeze,
+                init_scale,
+                output_init_scale,
+                init_model: None,
+            }
+            .initial_network(input_dim, seed)
+            .map(PyNetwork::new)
+            .map_err(|e| core_error(&e))
         })
     }
 

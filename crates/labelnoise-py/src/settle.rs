@@ -1,7 +1,14 @@
 //! `labelnoise.settle`: descent on reg along the zero-loss manifold
 //! ([`labelnoise_core::settle`]), as `labelnoise settle` runs it.
 
-use labelnoise_core::settle::{settle as settle_core, Event, SettleOptions, SettleResult};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use labelnoise_core::files::check_output_dir;
+use labelnoise_core::settle::{
+    event_name, settle_with_cancel, write_settle_dir, SettleOptions, SettleResult, SettleSummary,
+};
+use labelnoise_core::train::CancelToken;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -9,7 +16,7 @@ use crate::analysis::PyAnalysis;
 use crate::arrays::{from_json, vec1};
 use crate::blocking::run_blocking;
 use crate::errors::{core_error, guard_py};
-use crate::net::{check_dim, PyNetwork};
+use crate::net::{check_dim, path_string, PyNetwork};
 
 /// The result of `settle`.
 #[pyclass(module = "labelnoise._labelnoise", name = "Settled", frozen)]
@@ -70,14 +77,7 @@ impl PySettled {
             vec1(py, rows.iter().map(f).collect())
         };
         d.set_item("iteration", col(&|r| r.iteration as f64))?;
-        let events: Vec<&str> = rows
-            .iter()
-            .map(|r| match r.event {
-                Event::Start => "start",
-                Event::Step => "step",
-                Event::Pin => "pin",
-            })
-            .collect();
+        let events: Vec<&str> = rows.iter().map(|r| event_name(r.event)).collect();
         d.set_item("event", events)?;
         d.set_item("reg", col(&|r| r.reg))?;
         d.set_item("null_reg_grad_norm", col(&|r| r.null_reg_grad_norm))?;
@@ -119,7 +119,7 @@ fn to_py<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> 
 
 /// `labelnoise.settle(net, x, y, ...)`.
 #[pyfunction]
-#[pyo3(signature = (net, x, y=None, *, max_iter=None, fit_tol=None, stationarity_tol=None, active_set=true))]
+#[pyo3(signature = (net, x, y=None, *, max_iter=None, fit_tol=None, stationarity_tol=None, active_set=true, out=None, force=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn settle(
     py: Python<'_>,
@@ -130,6 +130,8 @@ pub fn settle(
     fit_tol: Option<f64>,
     stationarity_tol: Option<f64>,
     active_set: bool,
+    out: Option<&Bound<'_, PyAny>>,
+    force: bool,
 ) -> PyResult<PySettled> {
     guard_py(|| {
         let d = SettleOptions::default();
@@ -143,10 +145,35 @@ pub fn settle(
             ..d
         };
         opts.check().map_err(|e| core_error(&e))?;
+        let model_name = crate::inputs::network_name(net);
         let network = crate::inputs::network(net, "net")?;
-        let (data, _) = crate::inputs::data(x, y)?;
+        let (data, data_name) = crate::inputs::data(x, y)?;
         check_dim(&network, data.dim())?;
-        let result = run_blocking(py, None, move || Ok(settle_core(&network, &data, &opts)?))?;
+        let dir = match out {
+            Some(o) => {
+                let dir = PathBuf::from(path_string(o)?);
+                check_output_dir(&dir, "out", force).map_err(|e| core_error(&e))?;
+                Some(dir)
+            }
+            None => None,
+        };
+        let wall = Instant::now();
+        let cancel = CancelToken::new();
+        let token = cancel.clone();
+        let result = run_blocking(py, Some(cancel), move || {
+            Ok(settle_with_cancel(&network, &data, &opts, &token)?)
+        })?;
+        if let Some(dir) = dir {
+            if result.outcome != labelnoise_core::settle::Outcome::Cancelled {
+                let summary = SettleSummary::new(
+                    &result,
+                    &model_name,
+                    &data_name,
+                    wall.elapsed().as_secs_f64(),
+                );
+                write_settle_dir(&dir, &summary, &result).map_err(|e| core_error(&e))?;
+            }
+        }
         Ok(PySettled { result })
     })
 }

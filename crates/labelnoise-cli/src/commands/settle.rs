@@ -12,14 +12,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use serde::Serialize;
-
-use labelnoise_core::analysis::Analysis;
-use labelnoise_core::model_io::{load_model_with, model_to_json, model_to_safetensors};
-use labelnoise_core::settle::{settle, Outcome, SettleOptions, TraceRow};
+use labelnoise_core::files::check_output_dir;
+use labelnoise_core::model_io::load_model_with;
+use labelnoise_core::settle::{
+    pinned_null_reg_grad_norm, settle, write_settle_dir, Outcome, SettleOptions, SettleSummary,
+};
 use labelnoise_core::{Dataset, Error};
-
-use labelnoise_core::files::{check_output_dir, write_atomic};
 
 /// `labelnoise settle`.
 #[derive(Debug, Args)]
@@ -55,65 +53,6 @@ pub struct SettleArgs {
     pub quiet: bool,
 }
 
-/// DIR/summary.json.
-#[derive(Serialize)]
-struct Summary<'a> {
-    version: &'static str,
-    model: &'a str,
-    data: &'a str,
-    outcome: &'a Outcome,
-    fitted_first: bool,
-    fit_steps: usize,
-    iterations: usize,
-    trials: usize,
-    start_reg: f64,
-    end_reg: f64,
-    null_reg_grad_norm: f64,
-    /// ||g_N|| projected with the pinned kinks (equals `null_reg_grad_norm` without
-    /// pins): the quantity the stopping rule tests.
-    pinned_null_reg_grad_norm: f64,
-    reg_grad_norm: f64,
-    max_abs_residual: f64,
-    curve_length: Option<f64>,
-    convexity_changes: Option<usize>,
-    min_convexity_changes: Option<usize>,
-    theorem1: Option<bool>,
-    wall_seconds: f64,
-    options: &'a SettleOptions,
-    analysis: &'a Analysis,
-}
-
-fn trace_csv(rows: &[TraceRow]) -> String {
-    let mut s = String::from(
-        "iteration,event,reg,null_reg_grad_norm,reg_grad_norm,max_abs_residual,step_size,\
-         step_norm,active,curve_length,convexity_changes\n",
-    );
-    for r in rows {
-        let event = match r.event {
-            labelnoise_core::settle::Event::Start => "start",
-            labelnoise_core::settle::Event::Step => "step",
-            labelnoise_core::settle::Event::Pin => "pin",
-        };
-        s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.iteration,
-            event,
-            r.reg,
-            r.null_reg_grad_norm,
-            r.reg_grad_norm,
-            r.max_abs_residual,
-            r.step_size,
-            r.step_norm,
-            r.active,
-            r.curve_length.map(|v| v.to_string()).unwrap_or_default(),
-            r.convexity_changes
-                .map(|v| v.to_string())
-                .unwrap_or_default(),
-        ));
-    }
-    s
-}
-
 /// Runs `settle`.
 pub fn run(args: &SettleArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let opts = SettleOptions {
@@ -147,46 +86,9 @@ pub fn run(args: &SettleArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 
     let a = &result.analysis;
     let shape = a.shape.as_ref();
-    let pinned_null_reg_grad_norm = result
-        .trace
-        .last()
-        .map_or(a.null_reg_grad_norm, |r| r.null_reg_grad_norm);
-    let summary = Summary {
-        version: env!("CARGO_PKG_VERSION"),
-        model: &args.model,
-        data: &args.data,
-        outcome: &result.outcome,
-        fitted_first: result.fitted_first,
-        fit_steps: result.fit_steps,
-        iterations: result.iterations,
-        trials: result.trials,
-        start_reg: result.start_reg,
-        end_reg: result.end_reg,
-        null_reg_grad_norm: a.null_reg_grad_norm,
-        pinned_null_reg_grad_norm,
-        reg_grad_norm: a.reg_grad_norm,
-        max_abs_residual: a.max_abs_residual,
-        curve_length: shape.map(|s| s.curve_length),
-        convexity_changes: shape.map(|s| s.convexity_changes),
-        min_convexity_changes: shape.map(|s| s.min_convexity_changes),
-        theorem1: shape.map(|s| s.theorem1),
-        wall_seconds,
-        options: &result.options,
-        analysis: a,
-    };
-    write_atomic(
-        &dir.join("model.json"),
-        model_to_json(&result.network).as_bytes(),
-    )?;
-    write_atomic(
-        &dir.join("model.safetensors"),
-        &model_to_safetensors(&result.network),
-    )?;
-    write_atomic(&dir.join("trace.csv"), trace_csv(&result.trace).as_bytes())?;
-    write_atomic(
-        &dir.join("summary.json"),
-        &serde_json::to_vec_pretty(&summary)?,
-    )?;
+    let pinned_null_reg_grad_norm = pinned_null_reg_grad_norm(&result);
+    let summary = SettleSummary::new(&result, &args.model, &args.data, wall_seconds);
+    write_settle_dir(&dir, &summary, &result)?;
 
     if !args.quiet {
         writeln!(

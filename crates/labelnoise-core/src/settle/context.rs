@@ -6,6 +6,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::network::Network;
 use crate::regularizer::Batch;
+use crate::train::CancelToken;
 
 use super::options::ValidSettleOptions;
 
@@ -29,6 +30,8 @@ pub(super) struct Ctx<'a> {
     pub(super) one_d_shallow: bool,
     /// The retraction's target for max |r|.
     pub(super) floor: f64,
+    /// Stops the initial fit and the descent early.
+    pub(super) cancel: &'a CancelToken,
 }
 
 impl Ctx<'_> {

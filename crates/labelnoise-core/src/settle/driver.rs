@@ -10,6 +10,7 @@ use crate::network::Network;
 use crate::regularizer::check_compatible;
 use crate::shape::network_shape_report;
 use crate::stability::Verdict;
+use crate::train::CancelToken;
 
 use super::context::{internal, Ctx, Point};
 use super::options::SettleOptions;
@@ -30,6 +31,19 @@ use super::pins::{Pin, PIN_RISE};
 /// `tests/settle.rs::sgd_starts_settle_to_one_reg` and
 /// `tests/settle.rs::a_kink_pushed_onto_a_data_point_is_its_own_outcome`.
 pub fn settle(net: &Network, data: &Dataset, opts: &SettleOptions) -> Result<SettleResult> {
+    settle_with_cancel(net, data, opts, &CancelToken::new())
+}
+
+/// [`settle`], stopping at the next descent iteration once `cancel` is cancelled (from
+/// another thread: Python's Ctrl-C, a closed browser session). The result is then the
+/// point reached, certified by [`analyze`] like any other, with outcome
+/// [`Outcome::Cancelled`]. Checked by `tests/settle.rs::a_cancelled_settle_stops_at_once`.
+pub fn settle_with_cancel(
+    net: &Network,
+    data: &Dataset,
+    opts: &SettleOptions,
+    cancel: &CancelToken,
+) -> Result<SettleResult> {
     let opts = &opts.check()?;
     check_compatible(net, data)?;
     let one_d_shallow = net.input_dim() == 1 && net.hidden_layers().len() == 1;
@@ -48,6 +62,7 @@ pub fn settle(net: &Network, data: &Dataset, opts: &SettleOptions) -> Result<Set
         span,
         one_d_shallow,
         floor: opts.retract_tol * y_scale,
+        cancel,
     };
     let start = ctx.evaluate(net.params())?.ok_or_else(|| {
         Error::parameter("model", "the network's outputs on the data are not finite")
@@ -58,11 +73,15 @@ pub fn settle(net: &Network, data: &Dataset, opts: &SettleOptions) -> Result<Set
     // 1. Fit.
     let fitted_first = start.max_abs_residual > opts.tolerances.fit;
     let (point, fit_steps) = ctx.gauss_newton(start, &[], opts.max_fit_iter.max(1), true)?;
-    if point.max_abs_residual > opts.tolerances.fit {
+    if cancel.is_cancelled() || point.max_abs_residual > opts.tolerances.fit {
         let analysis = analyze(&point.net, data, &opts.analyze_options())?;
         return Ok(SettleResult {
-            outcome: Outcome::FitFailed {
-                max_abs_residual: point.max_abs_residual,
+            outcome: if cancel.is_cancelled() {
+                Outcome::Cancelled
+            } else {
+                Outcome::FitFailed {
+                    max_abs_residual: point.max_abs_residual,
+                }
             },
             end_reg: point.reg,
             network: point.net,
@@ -89,6 +108,10 @@ pub fn settle(net: &Network, data: &Dataset, opts: &SettleOptions) -> Result<Set
     let mut stop: Option<Outcome> = None;
     let mut iterations = 0;
     while iterations < opts.max_iter {
+        if cancel.is_cancelled() {
+            stop = Some(Outcome::Cancelled);
+            break;
+        }
         // Release pins the unconstrained gradient would move away from their point.
         if !pins.is_empty() {
             let before = pins.len();

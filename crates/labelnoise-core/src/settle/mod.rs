@@ -72,12 +72,16 @@ mod context;
 mod driver;
 mod options;
 mod outcome;
+mod output;
 mod pins;
 mod retraction;
 
-pub use driver::settle;
+pub use driver::{settle, settle_with_cancel};
 pub use options::{SettleOptions, ValidSettleOptions};
 pub use outcome::{Event, KinkAtPoint, Outcome, SettleResult, TraceRow};
+pub use output::{
+    event_name, pinned_null_reg_grad_norm, trace_csv, write_settle_dir, SettleSummary,
+};
 pub use pins::PIN_RISE;
 pub use retraction::MinNorm;
 

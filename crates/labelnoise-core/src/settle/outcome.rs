@@ -47,6 +47,8 @@ pub enum Outcome {
     Stalled,
     /// `max_iter` iterations without reaching stationarity.
     MaxIterations,
+    /// Stopped by its cancel token ([`settle_with_cancel`](super::settle_with_cancel)).
+    Cancelled,
     /// The initial Gauss–Newton fit did not reach the fit tolerance.
     FitFailed {
         /// max_i |h(x_i) − y_i| where the fit gave up.
@@ -56,7 +58,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// A short name: `non-repellent`, `constrained-stationary`, `kink-on-data-point`,
-    /// `stalled`, `max-iterations` or `fit-failed`.
+    /// `stalled`, `max-iterations`, `cancelled` or `fit-failed`.
     pub fn name(&self) -> &'static str {
         match self {
             Outcome::NonRepellent => "non-repellent",
@@ -64,6 +66,7 @@ impl Outcome {
             Outcome::KinkOnDataPoint { .. } => "kink-on-data-point",
             Outcome::Stalled => "stalled",
             Outcome::MaxIterations => "max-iterations",
+            Outcome::Cancelled => "cancelled",
             Outcome::FitFailed { .. } => "fit-failed",
         }
     }

@@ -116,6 +116,11 @@ impl Ctx<'_> {
         let mut r_norm = norm(&r);
         let mut steps = 0;
         while steps < max_steps {
+            // The initial (damped) fit can take long on a large network: it stops when
+            // the settle is cancelled (the descent's own iterations check too).
+            if damped && self.cancel.is_cancelled() {
+                break;
+            }
             let fit = r[..self.data.len()]
                 .iter()
                 .fold(0.0f64, |m, v| m.max(v.abs()));

@@ -7,6 +7,7 @@ use crate::activation::Activation;
 use crate::data::Dataset;
 use crate::kernels::{dot, norm};
 use crate::network::{Architecture, Network};
+use crate::train::CancelToken;
 
 fn ctx_for<'a>(net: &'a Network, data: &'a Dataset, opts: &'a ValidSettleOptions) -> Ctx<'a> {
     Ctx {
@@ -16,8 +17,12 @@ fn ctx_for<'a>(net: &'a Network, data: &'a Dataset, opts: &'a ValidSettleOptions
         span: 1.0,
         one_d_shallow: false,
         floor: 1e-13,
+        cancel: &NEVER,
     }
 }
+
+/// A token nobody cancels.
+static NEVER: std::sync::LazyLock<CancelToken> = std::sync::LazyLock::new(CancelToken::new);
 
 #[test]
 fn preactivation_gradient_matches_finite_differences() {

@@ -140,20 +140,38 @@ impl NetworkSpec {
     /// `tests::init_model_must_agree`, `tests::refusals_name_the_flag`.
     pub fn build(&self, data: &Dataset, data_name: &str, seed: u64) -> Result<Network> {
         let (frozen_layers, frozen_skip) = self.frozen();
-        if !(self.output_init_scale.is_finite() && self.output_init_scale >= 0.0) {
-            return Err(Error::parameter(
-                "--output-init-scale",
-                format!("must be finite and ≥ 0, got {}", self.output_init_scale),
-            ));
-        }
+        self.check_output_init_scale()?;
         let net = if let Some(path) = &self.init_model {
             self.check_scales(path)?;
             self.freeze_given(load_model(path)?, path, &frozen_layers, frozen_skip)?
         } else {
-            self.initialise(data, seed, frozen_layers, frozen_skip)?
+            self.initialise(data.dim(), seed, frozen_layers, frozen_skip)?
         };
         self.check_dim(&net, data, data_name)?;
         Ok(net)
+    }
+
+    /// The network that [`build`](Self::build) initialises for run `seed` when no model
+    /// is given, for `input_dim`-dimensional inputs and without data to check against
+    /// (`init_model` is ignored): Python's `Network.mlp`. The same checks and messages as
+    /// `build`.
+    ///
+    /// Checked by `tests::initial_network_is_what_build_starts_from`.
+    pub fn initial_network(&self, input_dim: usize, seed: u64) -> Result<Network> {
+        let (frozen_layers, frozen_skip) = self.frozen();
+        self.check_output_init_scale()?;
+        self.initialise(input_dim, seed, frozen_layers, frozen_skip)
+    }
+
+    fn check_output_init_scale(&self) -> Result<()> {
+        if self.output_init_scale.is_finite() && self.output_init_scale >= 0.0 {
+            Ok(())
+        } else {
+            Err(Error::parameter(
+                "--output-init-scale",
+                format!("must be finite and ≥ 0, got {}", self.output_init_scale),
+            ))
+        }
     }
 
     /// The starting network when the model to start from is given in memory (the
@@ -194,7 +212,7 @@ impl NetworkSpec {
     /// A new network of the described architecture, initialised with `seed`.
     fn initialise(
         &self,
-        data: &Dataset,
+        input_dim: usize,
         seed: u64,
         frozen_layers: Vec<usize>,
         frozen_skip: bool,
@@ -227,7 +245,7 @@ impl NetworkSpec {
             ));
         }
         let arch = Architecture {
-            input_dim: data.dim(),
+            input_dim,
             hidden: self.hidden.clone(),
             activation,
             hidden_bias: true,
@@ -387,6 +405,28 @@ mod tests {
         }
         assert_eq!(a[1].bias, b[1].bias);
         assert_eq!(plain.skip(), scaled.skip());
+    }
+
+    #[test]
+    fn initial_network_is_what_build_starts_from() {
+        let data = fig1();
+        let spec = NetworkSpec {
+            output_init_scale: 30.0,
+            freeze: vec![Freeze::Layer(0)],
+            ..spec()
+        };
+        assert_eq!(
+            spec.initial_network(1, 3).unwrap(),
+            spec.build(&data, "fig1", 3).unwrap()
+        );
+        let e = NetworkSpec {
+            output_init_scale: f64::NAN,
+            ..spec.clone()
+        }
+        .initial_network(1, 3)
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("--output-init-scale: must be finite"), "{e}");
     }
 
     #[test]
