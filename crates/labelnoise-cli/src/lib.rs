@@ -6,6 +6,7 @@ pub mod args;
 pub mod cli;
 pub mod commands;
 pub mod output;
+pub mod signals;
 pub mod usage;
 
 pub use usage::UsageError;
@@ -80,9 +81,13 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// The exit status for an error: 2 for bad input or usage, 1 for anything else (a
-/// failed write, a diverged run, a failed claim).
+/// The exit status for an error: 2 for bad input or usage, 128 + the signal for work
+/// stopped by SIGINT or SIGTERM (130, 143), 1 for anything else (a failed write, a
+/// diverged run, a failed claim).
 pub fn exit_status(err: &anyhow::Error) -> u8 {
+    if let Some(stopped) = err.downcast_ref::<signals::Interrupted>() {
+        return stopped.status();
+    }
     let core =
         err.downcast_ref::<labelnoise_core::Error>()
             .or_else(

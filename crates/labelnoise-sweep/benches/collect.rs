@@ -10,6 +10,8 @@
 //!
 //! Printed, in one run (the machines are shared, so ratios matter more than seconds):
 //! - the wall time of `manifest::read` + `collect` + `write_results` over all points;
+//! - the CPU time collect used (user + system), which shared machines disturb less than
+//!   the wall time: divided by the cores, the wall time on an idle machine;
 //! - the baseline: the same per-point measurement (`collect::measure`) of the one real
 //!   point, repeated sequentially, times the point count divided by rayon's threads;
 //!   the ratio says what reading many directories, the manifest and the results cost on
@@ -104,10 +106,12 @@ fn main() {
     let baseline = per_point * points as f64 / threads as f64;
 
     let t = Instant::now();
+    let cpu0 = cpu_seconds();
     let m = manifest::read(&root).expect("the manifest");
     let results = collect(&root, &m).expect("collect");
     write_results(&root, &results).expect("write");
     let wall = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
     assert_eq!(results.rows.len(), points);
     assert!(results.unfinished().is_empty());
     let projected = results.rows[0]
@@ -126,7 +130,31 @@ fn main() {
         per_point * 1e3
     );
     println!("{:>28} {:>10.3}", "collect / baseline", wall / baseline);
+    println!(
+        "{:>28} {:>10.3}   ({:.3} ms per point; on {threads} idle cores: {:.1} s)",
+        "collect CPU (user + system)",
+        cpu,
+        cpu / points as f64 * 1e3,
+        cpu / threads as f64
+    );
     println!("{:>28} {:>10.0}", "points per second", points as f64 / wall);
+}
+
+/// User + system CPU seconds of this process so far (Linux: /proc/self/stat, fields 14
+/// and 15, in clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // After the parenthesis: field 3 is index 0, so utime (14) is 11 and stime (15) 12.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn metrics_rows(dir: &Path) -> usize {

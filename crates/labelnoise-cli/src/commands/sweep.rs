@@ -17,6 +17,7 @@ use labelnoise_sweep::{
     manifest, run_shard, PointEnd, Shard, SweepError, SweepFile, SweepProgress,
 };
 
+use crate::signals::Stop;
 use crate::UsageError;
 
 /// `labelnoise sweep`.
@@ -175,15 +176,9 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         bar: bar.clone(),
         lines: !args.quiet && !show,
     };
-    let report = run_shard(
-        &sweep,
-        &root,
-        shard,
-        jobs,
-        &progress,
-        &labelnoise_core::train::CancelToken::new(),
-    )
-    .map_err(cli_error)?;
+    let stop = Stop::install()?;
+    let report =
+        run_shard(&sweep, &root, shard, jobs, &progress, &stop.token()).map_err(cli_error)?;
     bar.finish_and_clear();
     let (skipped, finished, resumed, diverged, failed) = report.counts();
     if !args.quiet {
@@ -197,6 +192,17 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             report.loop_seconds(),
             root.display()
         )?;
+    }
+    let stopped = report
+        .points
+        .values()
+        .filter(|e| matches!(e, labelnoise_sweep::PointEnd::Cancelled(_)))
+        .count();
+    if let Some(e) = stop.interrupted(
+        format!("stopped the sweep ({stopped} running points checkpointed)"),
+        "run the same `labelnoise sweep` command again to continue".to_string(),
+    ) {
+        return Err(e.into());
     }
     let problems = report.problems();
     if !problems.is_empty() {

@@ -20,6 +20,7 @@ use labelnoise_core::train::{
 use labelnoise_core::Dataset;
 
 use crate::args::{ResumeArgs, TrainArgs};
+use crate::signals::Stop;
 use crate::UsageError;
 
 /// A seed's run and where it writes.
@@ -130,9 +131,11 @@ fn execute(jobs: Vec<Job>, root: &Path, quiet: bool, out: &mut dyn Write) -> any
     )
     .expect("valid template")
     .progress_chars("=> ");
+    let stop = Stop::install()?;
     let mut seeds = Vec::with_capacity(jobs.len());
     let mut runs = Vec::with_capacity(jobs.len());
     for Job { seed, run } in jobs {
+        let run = run.cancel_on(stop.token());
         let bar = multi.add(ProgressBar::new(run.trainer().config().steps));
         bar.set_style(style.clone());
         bar.set_prefix(format!("seed {seed}"));
@@ -176,6 +179,23 @@ fn execute(jobs: Vec<Job>, root: &Path, quiet: bool, out: &mut dyn Write) -> any
     }
     if summaries.len() > 1 {
         write_seed_summaries(root, &summaries)?;
+    }
+    let stopped: Vec<u64> = summaries
+        .iter()
+        .filter(|s| s.cancelled)
+        .map(|s| s.steps)
+        .collect();
+    if !stopped.is_empty() {
+        let steps: Vec<String> = stopped.iter().map(u64::to_string).collect();
+        if let Some(e) = stop.interrupted(
+            format!("stopped training at step {}", steps.join(", ")),
+            format!(
+                "checkpoint and results so far written; `labelnoise resume {}` continues",
+                root.display()
+            ),
+        ) {
+            return Err(e.into());
+        }
     }
     if !diverged.is_empty() {
         anyhow::bail!("{}", diverged.join("; "));

@@ -144,7 +144,7 @@ pub fn settle_with_cancel(
         let candidates_before = ctx.inactive_live_pairs(&cur, &pins);
         let mut blocking: Vec<Pin> = Vec::new();
         let mut accepted: Option<Point> = None;
-        while t * g_norm > f64::EPSILON * theta_norm {
+        while t * g_norm > f64::EPSILON * theta_norm && !cancel.is_cancelled() {
             trials += 1;
             let trial_theta: Vec<f64> = cur.theta.iter().zip(&g).map(|(a, b)| a - t * b).collect();
             if let Some(trial) = ctx.evaluate(trial_theta)? {
@@ -166,6 +166,11 @@ pub fn settle_with_cancel(
                     .collect();
             }
             t *= 0.5;
+        }
+        if cancel.is_cancelled() {
+            // A trial cut short by the cancel says nothing about the descent.
+            stop = Some(Outcome::Cancelled);
+            break;
         }
         let step_accepted = accepted.is_some();
         let new_blocking: Vec<Pin> = match &accepted {
@@ -247,6 +252,10 @@ pub fn settle_with_cancel(
             30,
             false,
         )?;
+        if cancel.is_cancelled() {
+            stop = Some(Outcome::Cancelled);
+            break;
+        }
         let slack = opts.slack_ulps * f64::EPSILON * cur.reg.abs();
         if pinned.max_abs_residual > opts.tolerances.fit
             || !ctx.pins_hold(&pinned, &with)

@@ -116,9 +116,9 @@ impl Ctx<'_> {
         let mut r_norm = norm(&r);
         let mut steps = 0;
         while steps < max_steps {
-            // The initial (damped) fit can take long on a large network: it stops when
-            // the settle is cancelled (the descent's own iterations check too).
-            if damped && self.cancel.is_cancelled() {
+            // On a large network the fit and the retractions take long: they stop when
+            // the settle is cancelled (the descent then ends with `Cancelled`).
+            if self.cancel.is_cancelled() {
                 break;
             }
             let fit = r[..self.data.len()]

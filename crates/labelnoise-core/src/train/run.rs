@@ -60,6 +60,13 @@ impl CancelToken {
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
+
+    /// The shared flag itself, for code that can only set an `AtomicBool` — a signal
+    /// handler (`signal_hook::flag::register`) sets it without locks or allocation.
+    /// Storing `true` in it is [`cancel`](Self::cancel).
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.0)
+    }
 }
 
 /// What a run is doing, as an [`Observer`] sees it.
