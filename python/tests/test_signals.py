@@ -17,6 +17,10 @@ LONG = dict(hidden=[256], activation="relu", skip=True, output_bias=True, lr=1e-
 
 
 def interrupt_after(seconds):
+    # Python's own handler, whatever the test process inherited: a shell that starts a
+    # background job without job control starts it with SIGINT ignored, and Python then
+    # leaves it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sent = {}
 
     def fire():

@@ -9,6 +9,7 @@ use plotters::coord::combinators::LogCoord;
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use labelnoise_core::files::write_atomic;
@@ -282,18 +283,38 @@ fn tick(v: &f64) -> String {
     if a == 0.0 {
         "0".into()
     } else if (1e-3..1e5).contains(&a) {
-        let s = format!("{v:.3}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
+        // Three significant digits (so the ticks 0.0015 and 0.0025 of a log axis stay
+        // apart), without trailing zeros.
+        let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{v:.decimals$}");
+        let s = if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            &s
+        };
         s.to_string()
     } else {
         format!("{v:.0e}")
     }
 }
 
-/// [`tick`] for a linear axis of the given span: values below 1e-9 of it are 0.
+/// [`tick`] for an axis of the given span (0 for a log axis): on a linear axis, values
+/// below 1e-9 of the span are 0, and moderate values get the decimals the tick spacing
+/// (about a tenth of the span) needs, so that neighbouring ticks never print alike
+/// (7.215, 7.22, 7.225 rather than 7.22 twice).
 fn tick_on(v: &f64, span: f64) -> String {
-    if span > 0.0 && v.abs() < 1e-9 * span {
+    let a = v.abs();
+    if span > 0.0 && a < 1e-9 * span {
         "0".into()
+    } else if span > 0.0 && (1e-3..1e5).contains(&a) && span.is_finite() {
+        let decimals = (1 - (span / 10.0).log10().floor() as i32).clamp(0, 12) as usize;
+        let s = format!("{v:.decimals$}");
+        let s = if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            &s
+        };
+        s.to_string()
     } else {
         tick(v)
     }
@@ -368,8 +389,11 @@ where
                         PathElement::new(vec![(px, py), (px + 20, py)], c.mix(0.45).stroke_width(1))
                             .into_dyn()
                     }
-                    Style::Dashed => PathElement::new(
-                        vec![(px, py), (px + 6, py), (px + 10, py), (px + 16, py)],
+                    // Dashed as the line is drawn (dashes of 6 pixels, gaps of 4).
+                    Style::Dashed => DashedPathElement::new(
+                        vec![(px, py), (px + 26, py)],
+                        6,
+                        4,
                         c.stroke_width(1),
                     )
                     .into_dyn(),
@@ -397,4 +421,42 @@ where
             .map_err(err)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{tick, tick_on};
+
+    #[test]
+    fn linear_ticks_get_the_decimals_their_spacing_needs() {
+        let span = 0.06;
+        let labels: Vec<String> = [7.215, 7.22, 7.225, 7.23]
+            .iter()
+            .map(|v| tick_on(v, span))
+            .collect();
+        assert_eq!(labels, ["7.215", "7.22", "7.225", "7.23"]);
+        assert_eq!(tick_on(&16000.0, 14000.0), "16000");
+        assert_eq!(tick_on(&2e-18, 1.0), "0");
+        // Log axes (span 0) keep three significant digits.
+        assert_eq!(tick_on(&0.0015, 0.0), "0.0015");
+    }
+
+    #[test]
+    fn tick_labels_keep_three_significant_digits() {
+        let labels: Vec<String> = [0.0015, 0.002, 0.0025, 0.003].iter().map(tick).collect();
+        assert_eq!(labels, ["0.0015", "0.002", "0.0025", "0.003"]);
+        for (v, want) in [
+            (0.0, "0"),
+            (0.25, "0.25"),
+            (-0.5, "-0.5"),
+            (1.0, "1"),
+            (12.5, "12.5"),
+            (100.0, "100"),
+            (12345.6, "12346"),
+            (1e-5, "1e-5"),
+            (2e6, "2e6"),
+        ] {
+            assert_eq!(tick(&v), want, "{v}");
+        }
+    }
 }
