@@ -110,7 +110,7 @@ def train(
 
     Every keyword of ``labelnoise train`` has its keyword here (``hidden``,
     ``activation``, ``skip``, ``output_bias``, ``freeze``, ``noise_dist``, ``batch``,
-    ``two_copies``, ``explicit_reg``, ``explicit_reg_sampled``, ``init_scale``,
+    ``two_copies``, ``copies`` (a list of label offsets), ``explicit_reg``, ``explicit_reg_sampled``, ``init_scale``,
     ``output_init_scale``, ``net`` (``--init-model``), ``seed``, ``seeds``, ``log_points``,
     ``checkpoint_every``, ``flush_threshold``, ``out``, ``force``). ``x`` and ``y`` are
     arrays, or ``x`` is a data set name or path and ``y`` is left out.

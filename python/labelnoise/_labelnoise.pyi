@@ -139,6 +139,7 @@ def train(
     noise_dist: str = "rademacher",
     batch: int = 1,
     two_copies: bool = False,
+    copies: Optional[Sequence[float]] = None,
     explicit_reg: float = 0.0,
     explicit_reg_sampled: bool = False,
     init_scale: float = 1.0,

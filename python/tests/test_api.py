@@ -233,6 +233,26 @@ def test_train_every_keyword(fig1, tmp_path):
     ln.train(x, y, hidden=[4], activation="relu", lr=1e-3, steps=10, noise=0.5, out=out, force=True)
 
 
+def test_train_copies(fig1, tmp_path):
+    x, y = fig1
+    kw = dict(hidden=[8], activation="relu", skip=True, lr=2e-3, steps=3000, seed=3)
+    # --two-copies is --copies sigma,-sigma: the same run, bit for bit.
+    two = ln.train(x, y, noise=0.4, two_copies=True, **kw)
+    listed = ln.train(x, y, noise=0.4, copies=[0.4, -0.4], **kw)
+    assert np.array_equal(two.model.params, listed.model.params)
+    # Three copies with the same label variance train too, and differ from two copies;
+    # noise is unused in copies mode.
+    three = ln.train(x, y, noise=0.0, copies=[-0.4 * math.sqrt(1.5), 0.0, 0.4 * math.sqrt(1.5)],
+                     out=tmp_path / "three", **kw)
+    assert not np.array_equal(three.model.params, two.model.params)
+    cfg = json.loads((tmp_path / "three" / "config.json").read_text())
+    assert cfg["train"]["copies"] == pytest.approx([-0.4 * math.sqrt(1.5), 0.0, 0.4 * math.sqrt(1.5)])
+    with pytest.raises(ValueError, match="--copies"):
+        ln.train(x, y, noise=0.4, two_copies=True, copies=[1.0], **kw)
+    with pytest.raises(ValueError, match="--copies"):
+        ln.train(x, y, noise=0.4, copies=[0.1] * 17, **kw)
+
+
 def test_progress_bar_draws_with_tqdm(fig1, capsys):
     import tqdm  # installed by scripts/tests/python.sh: the test needs it
 

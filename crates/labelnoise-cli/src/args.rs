@@ -91,9 +91,21 @@ pub struct TrainArgs {
     /// Mini-batch size B: the mean of B per-sample updates.
     #[arg(long, value_name = "B", default_value_t = TrainConfig::default().batch)]
     pub batch: usize,
-    /// Plain SGD over the 2n points (x_i, y_i ± σ) instead of drawing noise (paper §1.1).
+    /// Plain SGD over the 2n points (x_i, y_i ± σ) instead of drawing noise (paper §1.1);
+    /// the same run as --copies σ,-σ.
     #[arg(long)]
     pub two_copies: bool,
+    /// Plain SGD over the copies (x_i, y_i + c) of every point, one per label offset c in
+    /// this comma-separated list (1 to 16 offsets, e.g. --copies -0.5,0.5), instead of
+    /// drawing noise (paper §1.1); --noise and --noise-dist are then unused.
+    #[arg(
+        long,
+        value_name = "C,...",
+        value_delimiter = ',',
+        num_args = 1,
+        allow_hyphen_values = true
+    )]
+    pub copies: Vec<f64>,
     /// Add η·λ·∇reg to every step (explicit regularization, paper §1.1).
     #[arg(
         long,
@@ -182,6 +194,7 @@ impl TrainArgs {
             noise_dist: self.noise_dist,
             batch: self.batch,
             two_copies: self.two_copies,
+            copies: self.copies.clone(),
             explicit_reg: self.explicit_reg,
             explicit_reg_sampled: self.explicit_reg_sampled,
             seed,

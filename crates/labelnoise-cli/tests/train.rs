@@ -213,6 +213,63 @@ fn resume_after_a_stop_is_bit_identical() {
 }
 
 #[test]
+fn copies_runs_resume_and_two_copies_is_copies_plus_minus_sigma() {
+    use labelnoise_core::train::{CancelToken, Run, RunDir};
+    let dir = tempfile::tempdir().unwrap();
+    // --two-copies (σ = 0.5 in BASE) and --copies 0.5,-0.5: the same model, bit for bit.
+    let two = dir.path().join("two");
+    let listed = dir.path().join("listed");
+    train(&two, &["--two-copies"]).success();
+    train(&listed, &["--copies", "0.5,-0.5"]).success();
+    assert_eq!(
+        read(&two.join("model.json")),
+        read(&listed.join("model.json"))
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&read(&listed.join("config.json"))).unwrap();
+    assert_eq!(config["train"]["copies"], serde_json::json!([0.5, -0.5]));
+    // Three copies: written to config.json, and resumed bit for bit from a checkpoint.
+    let whole = dir.path().join("whole");
+    train(
+        &whole,
+        &["--copies", "-0.3,0,0.9", "--checkpoint-every", "5000"],
+    )
+    .success();
+    assert_ne!(
+        read(&whole.join("model.json")),
+        read(&two.join("model.json"))
+    );
+    let stopped = dir.path().join("stopped");
+    std::fs::create_dir(&stopped).unwrap();
+    for f in ["config.json", "data.json", "initial-model.json"] {
+        std::fs::copy(whole.join(f), stopped.join(f)).unwrap();
+    }
+    let run_dir = RunDir::new(&stopped);
+    let config = run_dir.read_config().unwrap();
+    assert_eq!(config.train.copies, [-0.3, 0.0, 0.9]);
+    let token = CancelToken::new();
+    Run::new(
+        run_dir.read_initial_model().unwrap(),
+        run_dir.read_data().unwrap(),
+        &config.train,
+    )
+    .unwrap()
+    .checkpoint_every(config.checkpoint_every)
+    .write_to(run_dir.clone())
+    .cancel_on(token.clone())
+    .execute(&mut StopAfter { at: 10_000, token })
+    .unwrap();
+    labelnoise()
+        .args(["resume", stopped.to_str().unwrap(), "--quiet"])
+        .assert()
+        .success();
+    assert_eq!(
+        read(&whole.join("model.json")),
+        read(&stopped.join("model.json"))
+    );
+}
+
+#[test]
 fn resume_of_a_missing_directory_says_so_once() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-run");
@@ -364,6 +421,15 @@ fn bad_input_exits_2_and_writes_nothing() {
         ]),
         "--explicit-reg-sampled",
     );
+    for copies in [
+        &["--copies", "0.5", "--two-copies"][..],
+        &["--copies", "0.1,nan"],
+        &["--copies", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"],
+    ] {
+        let mut args = with(&["--lr", "0.01", "--noise", "0.5", "--steps", "10"]);
+        args.extend_from_slice(copies);
+        bad(&args, "--copies");
+    }
     bad(
         &with(&[
             "--lr",

@@ -287,6 +287,55 @@ fn main() {
         println!("tanh, m = {m:>4}: fused {fused:>8.1} ns/step, general {general:>8.1} ns/step");
     }
 
+    // Label schemes on the fused relu kernel, m = 100 (the Figure 1 width): ratio of each
+    // to rademacher label noise, interleaved rounds in this run.
+    println!();
+    {
+        let net = init_network(&arch(vec![100], Activation::Relu), 0, 1.0).expect("net");
+        let steps = ((4_000_000.0 * sc) as u64).max(1000);
+        let schemes: Vec<(&str, TrainConfig)> = vec![
+            ("rademacher", config()),
+            (
+                "plain (σ = 0)",
+                TrainConfig {
+                    noise: 0.0,
+                    ..config()
+                },
+            ),
+            (
+                "uniform",
+                TrainConfig {
+                    noise_dist: labelnoise_core::train::NoiseDist::Uniform,
+                    ..config()
+                },
+            ),
+            (
+                "two copies",
+                TrainConfig {
+                    two_copies: true,
+                    ..config()
+                },
+            ),
+            (
+                "three copies",
+                TrainConfig {
+                    copies: vec![-0.6, 0.0, 0.6],
+                    ..config()
+                },
+            ),
+        ];
+        let mut best = vec![f64::INFINITY; schemes.len()];
+        for _ in 0..ROUNDS {
+            for (k, (_, cfg)) in schemes.iter().enumerate() {
+                best[k] = best[k].min(time_trainer_reps(&net, &data, cfg, Kernel::Fused, steps, 1));
+            }
+        }
+        println!("label schemes, fused relu m = 100 (ns/step; ratio to rademacher in this run):");
+        for ((name, _), t) in schemes.iter().zip(&best) {
+            println!("  {name:<14} {t:>8.1} ns/step  {:>5.2}x", t / best[0]);
+        }
+    }
+
     // Explicit regularization on the `reproduce explicit` network (relu, width 32, skip and
     // output bias): σ = 0, λ = 10 η σ² with σ = 0.5, ∇reg exact over the n = 12 points.
     println!();

@@ -5,7 +5,7 @@
 use labelnoise_core::regularizer::reg_and_gradient;
 use labelnoise_core::train::{
     init_network, metrics, sgd_step, Checkpoint, Kernel, NoiseDist, RunStatus, SgdModel,
-    TrainConfig, Trainer,
+    TrainConfig, TrainRng, Trainer,
 };
 use labelnoise_core::{builtin, Activation, Architecture, Dataset, Layer, Network, Skip};
 
@@ -293,6 +293,72 @@ fn two_copies_uses_labels_plus_and_minus_sigma() {
         }
         // Binomial(200, 1/2): far inside [60, 140].
         assert!(seen[0] > 60 && seen[1] > 60, "{kernel:?}: {seen:?}");
+    }
+}
+
+#[test]
+fn copies_step_is_eq3_with_the_drawn_copys_label() {
+    // K copies of one point: a sample is k = index(K) of the run's stream, and the step
+    // is eq. 3 at the label y + c_k with no noise (docs/conventions.md#training).
+    let (y, lr) = (0.3, 0.01);
+    let offsets = [-0.4, 0.0, 0.4, 1.5];
+    let net = tiny();
+    let data = one_point(0.2, y);
+    for kernel in [Kernel::Fused, Kernel::General] {
+        let mut seen = [0usize; 4];
+        for seed in 0..200 {
+            let c = TrainConfig {
+                seed,
+                copies: offsets.to_vec(),
+                // Neither σ nor the noise distribution matters in copies mode.
+                noise: 9.0,
+                noise_dist: NoiseDist::Gaussian,
+                ..cfg(lr, 0.0)
+            };
+            let k = TrainRng::new(seed).index(offsets.len());
+            seen[k] += 1;
+            let want = tiny_step_by_hand(y + offsets[k], 0.0, lr);
+            let mut t = trainer(&net, &data, &c, kernel);
+            t.run_until(1);
+            assert!(
+                close(t.params(), &want, 1e-14),
+                "{kernel:?} seed {seed}: {:?} vs {want:?}",
+                t.params()
+            );
+        }
+        assert!(seen.iter().all(|&s| s > 20), "{seen:?}");
+    }
+}
+
+#[test]
+fn two_copies_is_copies_plus_and_minus_sigma_bit_for_bit() {
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for act in [Activation::Relu, Activation::Tanh] {
+        for (m, batch) in [(16, 1), (37, 1), (8, 3)] {
+            let (net, data) = fig1_net(m, act, 3);
+            let sigma = 0.45;
+            let two = TrainConfig {
+                seed: 6,
+                two_copies: true,
+                batch,
+                ..cfg(0.005, sigma)
+            };
+            let listed = TrainConfig {
+                two_copies: false,
+                copies: vec![sigma, -sigma],
+                ..two.clone()
+            };
+            for kernel in [Kernel::Fused, Kernel::General] {
+                if batch > 1 && kernel == Kernel::Fused {
+                    continue;
+                }
+                let mut a = trainer(&net, &data, &two, kernel);
+                let mut b = trainer(&net, &data, &listed, kernel);
+                assert_eq!(a.run_until(500), RunStatus::Ok);
+                assert_eq!(b.run_until(500), RunStatus::Ok);
+                assert_eq!(bits(a.params()), bits(b.params()), "{act} m={m} {kernel:?}");
+            }
+        }
     }
 }
 

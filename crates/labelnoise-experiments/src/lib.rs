@@ -60,6 +60,7 @@ mod runner;
 pub mod settle_vs_sgd;
 pub mod theorem1;
 pub mod theorem3;
+pub mod two_copies;
 
 pub mod experiment;
 mod registry;
@@ -91,7 +92,8 @@ mod tests {
                 "explicit",
                 "generalization",
                 "deep",
-                "settle"
+                "settle",
+                "two-copies"
             ]
         );
         for e in REGISTRY {

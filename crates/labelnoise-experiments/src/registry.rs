@@ -4,7 +4,7 @@
 use crate::experiment::Experiment;
 use crate::{
     deep, explicit, fig1, fig2, generalization, lemma5, lemma6, one_layer, settle_vs_sgd, theorem1,
-    theorem3,
+    theorem3, two_copies,
 };
 
 /// Every experiment, in the order `all` runs them: the paper's own figures, theorems and
@@ -22,6 +22,7 @@ pub static REGISTRY: &[&dyn Experiment] = &[
     &generalization::GeneralizationExperiment,
     &deep::DeepExperiment,
     &settle_vs_sgd::SettleExperiment,
+    &two_copies::TwoCopiesExperiment,
 ];
 
 /// The experiment called `name` in [`REGISTRY`].

@@ -308,6 +308,54 @@ fn settle() {
     }
 }
 
+#[test]
+fn two_copies() {
+    let r = check(
+        "two-copies",
+        2e-4,
+        &[
+            "noise-and-copies-simplify",
+            "noise-and-copies-same-time",
+            "noise-and-copies-same-function",
+            "same-variance-same-time",
+            "time-scales-as-one-over-variance",
+            "unfittable-data-simplifies",
+        ],
+        &["two-copies"],
+    );
+    let arms = r["arms"].as_array().unwrap();
+    let names: Vec<&str> = arms
+        .iter()
+        .map(|a| a["scheme"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "label-noise",
+            "two-copies",
+            "three-copies",
+            "uniform-noise",
+            "two-copies-half",
+            "two-copies-double",
+            "unfittable"
+        ]
+    );
+    // The same seeds (initial networks) in every arm, measured at pauses.
+    for a in arms {
+        let seeds: Vec<u64> = a["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["seed"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seeds, [1, 2, 3, 4], "{}", a["scheme"]["name"]);
+        for x in a["runs"].as_array().unwrap() {
+            assert!(!x["points"].as_array().unwrap().is_empty());
+        }
+    }
+    assert_eq!(r["claims"][5]["kind"], "question");
+}
+
 /// Records the progress calls.
 #[derive(Default)]
 struct Log(Vec<String>);
@@ -390,4 +438,22 @@ fn report_text_snapshot() {
     settings.add_filter(r"\*\*(PASS|FAIL|YES|NO)\*\*", "**VERDICT**");
     settings.add_filter(r"(?m) — (PASS|FAIL)$", " — VERDICT");
     settings.bind(|| insta::assert_snapshot!("lemma6-report-md", md));
+}
+
+/// The same for `two-copies`: its claims, question and figure as a user reads them.
+#[test]
+fn two_copies_report_text_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("two-copies");
+    let exp = find("two-copies").unwrap();
+    let run = run_experiments("two-copies", &[exp], &tiny(2e-4), &dir, &mut NoProgress).unwrap();
+    let md = read(&run.report_md);
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"labelnoise \d+\.\d+\.\d+", "labelnoise VERSION");
+    settings.add_filter(r"-?\b\d+(\.\d+([eE][-+]?\d+)?|[eE][-+]?\d+)\b", "X");
+    settings.add_filter(r"\*\*(PASS|FAIL|YES|NO)\*\*", "**VERDICT**");
+    settings.add_filter(r"(?m) — (PASS|FAIL)$", " — VERDICT");
+    settings.add_filter(r"\[[0-9, ]*\]", "[LIST]");
+    settings.add_filter(r"\b\d+\b", "N");
+    settings.bind(|| insta::assert_snapshot!("two-copies-report-md", md));
 }

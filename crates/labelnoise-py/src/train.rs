@@ -177,7 +177,7 @@ fn steps_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<u64> {
 #[pyo3(signature = (
     x, y=None, *, lr, steps, noise, hidden=None, activation=None, skip=false,
     output_bias=false, freeze=None, noise_dist="rademacher", batch=1, two_copies=false,
-    explicit_reg=0.0, explicit_reg_sampled=false, init_scale=1.0, output_init_scale=1.0,
+    copies=None, explicit_reg=0.0, explicit_reg_sampled=false, init_scale=1.0, output_init_scale=1.0,
     net=None, seed=0,
     seeds=1, log_points=None, checkpoint_every=None, flush_threshold=None, out=None,
     force=false, progress=None, callback=None
@@ -198,6 +198,7 @@ pub fn train(
     noise_dist: &str,
     batch: usize,
     two_copies: bool,
+    copies: Option<Vec<f64>>,
     explicit_reg: f64,
     explicit_reg_sampled: bool,
     init_scale: f64,
@@ -304,6 +305,7 @@ pub fn train(
                 noise_dist,
                 batch,
                 two_copies,
+                copies: copies.clone().unwrap_or_default(),
                 explicit_reg,
                 explicit_reg_sampled,
                 seed,

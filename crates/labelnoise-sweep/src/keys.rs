@@ -16,6 +16,8 @@ pub enum Kind {
     Str,
     /// Hidden widths: an integer (one layer) or a list of integers.
     Widths,
+    /// Numbers (`copies`' label offsets): one finite number or a list of them.
+    Floats,
     /// Frozen parts: a layer index or `"skip"`, or a list of them.
     Freeze,
 }
@@ -67,6 +69,7 @@ pub const KEYS: &[Key] = &[
     key("noise_dist", Kind::Str, Owner::Train, false),
     key("batch", Kind::Int, Owner::Train, false),
     key("two_copies", Kind::Bool, Owner::Train, false),
+    key("copies", Kind::Floats, Owner::Train, false),
     key("explicit_reg", Kind::Float, Owner::Train, false),
     key("explicit_reg_sampled", Kind::Bool, Owner::Train, false),
     key("init_scale", Kind::Float, Owner::Network, false),
@@ -106,13 +109,25 @@ pub fn normalize(key: &Key, value: &toml::Value) -> Result<Value, String> {
             )),
         }
     };
-    match key.kind {
-        Kind::Float => match value {
+    let float = |v: &T| -> Result<Value, String> {
+        match v {
             T::Integer(i) => Ok(Value::from(*i as f64)),
-            T::Float(f) => serde_json::Number::from_f64(*f)
+            T::Float(f) if f.is_finite() => serde_json::Number::from_f64(*f)
                 .map(Value::Number)
                 .ok_or_else(|| format!("must be a finite number, got {f}")),
+            T::Float(f) => Err(format!("must be a finite number, got {f}")),
             other => Err(format!("expected a number, got {}", show(other))),
+        }
+    };
+    match key.kind {
+        Kind::Float => float(value),
+        Kind::Floats => match value {
+            T::Array(a) => a
+                .iter()
+                .map(float)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            other => float(other).map(|v| Value::Array(vec![v])),
         },
         Kind::Int => int(value),
         Kind::Bool => match value {
@@ -182,6 +197,21 @@ mod tests {
         assert!(normalize(lr, &toml::Value::Float(f64::NAN))
             .unwrap_err()
             .contains("finite"));
+        let copies = find("copies").unwrap();
+        assert_eq!(
+            normalize(copies, &toml::Value::Float(0.5)).unwrap(),
+            serde_json::json!([0.5])
+        );
+        let list = toml::Value::Array(vec![toml::Value::Float(-0.5), toml::Value::Integer(1)]);
+        assert_eq!(
+            normalize(copies, &list).unwrap(),
+            serde_json::json!([-0.5, 1.0])
+        );
+        let bad = toml::Value::Array(vec![toml::Value::String("a".into())]);
+        assert!(normalize(copies, &bad)
+            .unwrap_err()
+            .contains("expected a number"));
+        assert_eq!(from_flag("--copies").unwrap().name, "copies");
         assert_eq!(from_flag("--noise-dist").unwrap().name, "noise_dist");
         assert_eq!(
             from_flag("--output-init-scale").unwrap().name,

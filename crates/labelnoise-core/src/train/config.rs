@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::noise::{NoiseDist, Sampler};
+use super::noise::{NoiseDist, Sampler, MAX_COPIES};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::network::Network;
@@ -45,8 +45,14 @@ pub struct TrainConfig {
     /// B, the mini-batch size (`--batch`), at least 1.
     pub batch: usize,
     /// Plain SGD over the 2n points (x_i, y_i ± σ) instead of fresh noise
-    /// (`--two-copies`, paper §1.1); `noise_dist` is then unused.
+    /// (`--two-copies`, paper §1.1); `noise_dist` is then unused. Exactly the same run as
+    /// `copies = [σ, −σ]`.
     pub two_copies: bool,
+    /// Plain SGD over the K·n points (x_i, y_i + c) for every label offset c in this list
+    /// (`--copies`, paper §1.1), instead of fresh noise; empty (the default) is off. One
+    /// sample is one of the K·n points, uniformly (docs/conventions.md#training); `noise`
+    /// and `noise_dist` are then unused. 1 to 16 finite offsets; not with `two_copies`.
+    pub copies: Vec<f64>,
     /// λ ≥ 0: add η λ ∇reg(θ) to every update (`--explicit-reg`).
     pub explicit_reg: f64,
     /// Replace the exact ∇reg = (1/n) Σ_i ∇||∇h(x_i)||² of the explicit term by its
@@ -72,6 +78,7 @@ impl Default for TrainConfig {
             noise_dist: NoiseDist::Rademacher,
             batch: 1,
             two_copies: false,
+            copies: Vec::new(),
             explicit_reg: 0.0,
             explicit_reg_sampled: false,
             seed: 0,
@@ -106,10 +113,9 @@ impl ValidTrainConfig {
     /// How samples (i, Z) are drawn.
     pub(crate) fn sampler(&self) -> Sampler {
         if self.config.two_copies {
-            Sampler::TwoCopies {
-                n: self.n,
-                sigma: self.config.noise,
-            }
+            Sampler::copies(self.n, &[self.config.noise, -self.config.noise])
+        } else if !self.config.copies.is_empty() {
+            Sampler::copies(self.n, &self.config.copies)
         } else {
             Sampler::Noise {
                 n: self.n,
@@ -145,6 +151,22 @@ impl TrainConfig {
         }
         if !(self.noise.is_finite() && self.noise >= 0.0) {
             return Err(bad("--noise", "must be finite and ≥ 0", self.noise));
+        }
+        if self.two_copies && !self.copies.is_empty() {
+            return Err(Error::parameter(
+                "--copies",
+                "cannot be combined with --two-copies (which is --copies σ,−σ)",
+            ));
+        }
+        if self.copies.len() > MAX_COPIES {
+            return Err(bad(
+                "--copies",
+                &format!("takes at most {MAX_COPIES} label offsets"),
+                self.copies.len(),
+            ));
+        }
+        if let Some(c) = self.copies.iter().find(|c| !c.is_finite()) {
+            return Err(bad("--copies", "every label offset must be finite", c));
         }
         if self.batch == 0 {
             return Err(bad("--batch", "must be at least 1", self.batch));
@@ -189,6 +211,49 @@ impl TrainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_are_checked_and_two_copies_is_plus_minus_sigma() {
+        let data = crate::builtin::dataset("fig1").unwrap();
+        let net = crate::builtin::model("fig1-minimal").unwrap();
+        let base = TrainConfig {
+            noise: 0.7,
+            ..TrainConfig::default()
+        };
+        let two = TrainConfig {
+            two_copies: true,
+            ..base.clone()
+        };
+        let explicit = TrainConfig {
+            copies: vec![0.7, -0.7],
+            ..base.clone()
+        };
+        assert_eq!(
+            two.check(&net, &data).unwrap().sampler(),
+            explicit.check(&net, &data).unwrap().sampler()
+        );
+        let err = |c: TrainConfig| c.check(&net, &data).unwrap_err().to_string();
+        let both = TrainConfig {
+            copies: vec![1.0],
+            ..two.clone()
+        };
+        assert!(err(both).contains("--copies"));
+        let many = TrainConfig {
+            copies: vec![0.0; MAX_COPIES + 1],
+            ..base.clone()
+        };
+        assert!(err(many).contains("--copies: takes at most 16"));
+        let nan = TrainConfig {
+            copies: vec![0.0, f64::NAN],
+            ..base.clone()
+        };
+        assert!(err(nan).contains("--copies: every label offset must be finite"));
+        let max = TrainConfig {
+            copies: vec![0.5; MAX_COPIES],
+            ..base
+        };
+        assert!(max.check(&net, &data).is_ok());
+    }
 
     #[test]
     fn whole_steps_accepts_only_whole_numbers() {

@@ -80,7 +80,7 @@ use super::kernel::{
     combine, dot_simd, flush, flush_due, flush_simd, forward_simd, Act, Ident, Logistic, SimdAct,
     StepParams, Tanh, LANES,
 };
-use super::noise::{NoiseDist, Sampler, TrainRng};
+use super::noise::{copy_of, NoiseDist, Sampler, TrainRng};
 
 /// The skip unit as the kernel sees it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -918,14 +918,9 @@ impl pulp::WithSimd for ReluRun<'_> {
                 let i = r.index(n);
                 (i, sigma * r.unit_noise(NoiseDist::Rademacher))
             }),
-            Sampler::TwoCopies { n, sigma } => {
+            Sampler::Copies { n, count, offsets } => {
                 fused.run_relu(simd, theta, xs, ys, rng, sp, start, end, |r| {
-                    let k = r.index(2 * n);
-                    if k < n {
-                        (k, sigma)
-                    } else {
-                        (k - n, -sigma)
-                    }
+                    copy_of(r.index(count * n), n, &offsets)
                 })
             }
             sampler => fused.run_relu(simd, theta, xs, ys, rng, sp, start, end, |r| {
@@ -1120,6 +1115,13 @@ mod tests {
                 "two copies",
                 TrainConfig {
                     two_copies: true,
+                    ..base.clone()
+                },
+            ),
+            (
+                "three copies",
+                TrainConfig {
+                    copies: vec![-0.6, 0.0, 0.6],
                     ..base.clone()
                 },
             ),

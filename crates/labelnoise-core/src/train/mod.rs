@@ -4,7 +4,8 @@
 //! mean, variance σ²), sets e = h(x_i, θ) − y_i − Z and updates
 //! θ ← θ − η · 2e · ∇_θ h(x_i, θ) — gradient descent on the loss Σ_i (h − y_i)² of eq. 2
 //! (no 1/2, no 1/n) at a noisy label. Mini-batches average B such updates at the same θ;
-//! two-copies mode is plain SGD over (x_i, y_i ± σ) (paper §1.1); explicit
+//! copies mode is plain SGD over the points (x_i, y_i + c) for every label offset c, and
+//! two-copies mode its case (x_i, y_i ± σ) (paper §1.1); explicit
 //! regularization adds η λ ∇reg(θ) (paper §1.1, eq. 1). Frozen layers and a frozen skip
 //! unit are not in θ and never move.
 //!
@@ -25,7 +26,7 @@
 //!
 //! [`Trainer::run_until`] uses the fused kernel when the network has 1-D inputs and one
 //! trainable hidden layer with biases (any activation), a trainable output layer, batch
-//! size 1 and no explicit regularization (two-copies mode included); otherwise the
+//! size 1 and no explicit regularization (copies modes included); otherwise the
 //! general path. Both are allocation-free per step and run under the best instruction set
 //! the CPU offers (AVX-512, AVX2 or baseline), chosen at run time by `pulp`; results do
 //! not depend on the CPU. For identity, tanh and logistic units both perform the same

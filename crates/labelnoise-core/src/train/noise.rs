@@ -25,9 +25,11 @@
 //! The draws do not depend on σ: σ = 0 consumes the same stream (Z = 0·U = 0), so runs
 //! that differ only in σ see the same indices.
 //!
-//! In two-copies mode (paper §1.1) a sample is one index k uniform on {0, …, 2n−1} and no
-//! noise draw: k < n is the point (x_k, y_k + σ), k ≥ n the point (x_{k−n}, y_{k−n} − σ).
-//! As e = h − y_i − Z, the label y_i ± σ is Z = ±σ.
+//! In copies mode (paper §1.1; `--copies c_0,…,c_{K−1}`) the data set is the K·n points
+//! (x_i, y_i + c_j) and a sample is one index k uniform on {0, …, K·n−1} and no noise
+//! draw: copy j = ⌊k / n⌋, point i = k − j·n, Z = c_j. As e = h − y_i − Z, the label
+//! y_i + c_j is Z = c_j. Two copies (`--two-copies`) is the offsets (+σ, −σ): k < n is
+//! the point (x_k, y_k + σ), k ≥ n the point (x_{k−n}, y_{k−n} − σ).
 
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
@@ -158,7 +160,11 @@ impl TrainRng {
 
 const SQRT_3: f64 = 1.732_050_807_568_877_2;
 
-/// How one SGD sample (i, Z) is drawn: label noise or two copies (module docs).
+/// The most label offsets a copies scheme may have (`--copies`): the offsets live inline
+/// in the [`Sampler`], which the step kernels copy into registers.
+pub const MAX_COPIES: usize = 16;
+
+/// How one SGD sample (i, Z) is drawn: label noise or copies (module docs).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Sampler {
     /// i uniform on the n points, Z = σ·U with U of `dist`.
@@ -170,23 +176,26 @@ pub enum Sampler {
         /// The distribution of U.
         dist: NoiseDist,
     },
-    /// Plain SGD over the 2n points (x_i, y_i ± σ).
-    TwoCopies {
+    /// Plain SGD over the K·n points (x_i, y_i + c_j), j < K = `count`.
+    Copies {
         /// n.
         n: usize,
-        /// σ.
-        sigma: f64,
+        /// K, 1 ≤ K ≤ [`MAX_COPIES`].
+        count: usize,
+        /// c_0, …, c_{K−1} (the rest unused).
+        offsets: [f64; MAX_COPIES],
     },
 }
 
 impl Sampler {
     /// Draws (i, Z) for one sample of the step of paper eq. 3: the index first, then
-    /// (label noise only) the noise; in two-copies mode (paper §1.1) one index on 2n
-    /// points and Z = ±σ.
+    /// (label noise only) the noise; in copies mode (paper §1.1) one index on K·n
+    /// points and Z = the copy's offset.
     ///
     /// Checked by `tests::draws_follow_the_documented_order`,
     /// `tests::streams_are_reproducible_and_independent_of_sigma` and
-    /// `tests::two_copies_draws_both_signs_of_every_point`.
+    /// `tests::two_copies_draws_both_signs_of_every_point` and
+    /// `tests::copies_draw_every_copy_of_every_point`.
     #[inline(always)]
     pub fn draw(&self, rng: &mut TrainRng) -> (usize, f64) {
         match *self {
@@ -194,16 +203,37 @@ impl Sampler {
                 let i = rng.index(n);
                 (i, sigma * rng.unit_noise(dist))
             }
-            Sampler::TwoCopies { n, sigma } => {
-                let k = rng.index(2 * n);
-                if k < n {
-                    (k, sigma)
-                } else {
-                    (k - n, -sigma)
-                }
-            }
+            Sampler::Copies { n, count, offsets } => copy_of(rng.index(count * n), n, &offsets),
         }
     }
+
+    /// The sampler of plain SGD over the copies (x_i, y_i + c) for c in `offsets`
+    /// (1 to [`MAX_COPIES`] of them; [`TrainConfig::check`](super::TrainConfig::check)
+    /// enforces it), for n points.
+    pub(crate) fn copies(n: usize, offsets: &[f64]) -> Sampler {
+        let mut inline = [0.0; MAX_COPIES];
+        let count = offsets.len().clamp(1, MAX_COPIES);
+        inline[..offsets.len().min(MAX_COPIES)]
+            .copy_from_slice(&offsets[..offsets.len().min(MAX_COPIES)]);
+        Sampler::Copies {
+            n,
+            count,
+            offsets: inline,
+        }
+    }
+}
+
+/// The point and offset of copy index k (k < K·n): j = ⌊k / n⌋, (k − j·n, c_j). K is
+/// small, so the division is a few subtractions (for two copies, one comparison, the
+/// same as the former dedicated two-copies branch).
+#[inline(always)]
+pub(crate) fn copy_of(mut k: usize, n: usize, offsets: &[f64; MAX_COPIES]) -> (usize, f64) {
+    let mut j = 0;
+    while k >= n {
+        k -= n;
+        j += 1;
+    }
+    (k, offsets[j & (MAX_COPIES - 1)])
 }
 
 #[cfg(test)]
@@ -274,7 +304,7 @@ mod tests {
 
     #[test]
     fn two_copies_draws_both_signs_of_every_point() {
-        let s = Sampler::TwoCopies { n: 3, sigma: 0.5 };
+        let s = Sampler::copies(3, &[0.5, -0.5]);
         let mut rng = TrainRng::new(1);
         let mut seen = std::collections::HashSet::new();
         for _ in 0..1000 {
@@ -316,7 +346,7 @@ mod tests {
             assert_eq!(rng, raw);
         }
         // Two copies: one index on 2n points, no noise draw.
-        let sampler = Sampler::TwoCopies { n: 3, sigma };
+        let sampler = Sampler::copies(3, &[sigma, -sigma]);
         let (mut rng, mut raw) = (TrainRng::new(9), TrainRng::new(9));
         for _ in 0..100 {
             let (i, z) = sampler.draw(&mut rng);
@@ -324,5 +354,34 @@ mod tests {
             assert_eq!((i, z), if k < 3 { (k, sigma) } else { (k - 3, -sigma) });
         }
         assert_eq!(rng, raw);
+        // K copies: one index on K·n points, copy ⌊k/n⌋, point k mod n, no noise draw.
+        let offs = [0.25, -1.0, 0.0, 2.0, 7.5];
+        let sampler = Sampler::copies(4, &offs);
+        let (mut rng, mut raw) = (TrainRng::new(13), TrainRng::new(13));
+        for _ in 0..500 {
+            let (i, z) = sampler.draw(&mut rng);
+            let k = raw.index(20);
+            assert_eq!((i, z), (k % 4, offs[k / 4]));
+        }
+        assert_eq!(rng, raw);
+    }
+
+    #[test]
+    fn copies_draw_every_copy_of_every_point() {
+        let offs = [-0.3, 0.0, 0.9];
+        let s = Sampler::copies(5, &offs);
+        let mut rng = TrainRng::new(2);
+        let mut counts = std::collections::HashMap::new();
+        for _ in 0..15_000 {
+            let (i, z) = s.draw(&mut rng);
+            let j = offs.iter().position(|&c| c == z).expect("an offset");
+            assert!(i < 5);
+            *counts.entry((i, j)).or_insert(0usize) += 1;
+        }
+        // 15 copies, each Binomial(15000, 1/15): mean 1000, sd ≈ 31.
+        assert_eq!(counts.len(), 15);
+        for c in counts.values() {
+            assert!((*c as i64 - 1000).abs() < 200, "{counts:?}");
+        }
     }
 }
