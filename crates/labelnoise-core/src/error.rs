@@ -48,6 +48,17 @@ pub enum Error {
         /// The message, naming both inputs.
         message: String,
     },
+    /// Another process holds the lock on a directory this one would write into
+    /// ([`crate::files::DirLock`]).
+    #[error("{dir}: in use by process {pid}{} (another labelnoise is writing there; wait for it or stop it)", if host.is_empty() { String::new() } else { format!(" on {host}") })]
+    Locked {
+        /// The directory.
+        dir: String,
+        /// The process holding the lock (0 if it had not written its id yet).
+        pid: u32,
+        /// The host it runs on.
+        host: String,
+    },
     /// A dense linear-algebra routine failed to converge.
     #[error("linear algebra: {0}")]
     Linalg(String),

@@ -12,7 +12,7 @@ use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
-use labelnoise_core::files::write_atomic;
+use labelnoise_core::files::{commit_temporary, write_atomic};
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
@@ -157,16 +157,19 @@ pub fn render(fig: &Figure, dir: &Path) -> crate::Result<(Vec<u8>, String)> {
     write_atomic(&dir.join(format!("{}.svg", fig.name)), svg.as_bytes())?;
     let png_path = dir.join(format!("{}.png", fig.name));
     let tmp = dir.join(format!(".{}.png.tmp-{}.png", fig.name, std::process::id()));
-    {
+    let drawn = {
         let root = BitMapBackend::new(&tmp, size).into_drawing_area();
-        draw_figure(&root, fig)?;
-        root.present()
-            .map_err(|e| Error::plot(&fig.name, format!("drawing PNG: {e}")))?;
+        draw_figure(&root, fig).and_then(|()| {
+            root.present()
+                .map_err(|e| Error::plot(&fig.name, format!("drawing PNG: {e}")))
+        })
+    };
+    if let Err(e) = drawn {
+        // A full disk fails the PNG encoder's write: leave no half file behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, &png_path).map_err(|source| labelnoise_core::Error::Write {
-        file: png_path.display().to_string(),
-        source,
-    })?;
+    commit_temporary(&tmp, &png_path)?;
     let png = std::fs::read(&png_path).map_err(|source| labelnoise_core::Error::Io {
         file: png_path.display().to_string(),
         source,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use labelnoise_core::files::check_output_dir;
+use labelnoise_core::files::{check_output_dir, DirLock};
 use labelnoise_experiments::{find, run_experiments, Experiment, NoProgress, Options, REGISTRY};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -48,10 +48,13 @@ pub fn reproduce(
         };
         let dir = PathBuf::from(path_string(out)?);
         check_output_dir(&dir, "--out", force).map_err(|e| core_error(&e))?;
+        // One writer per output directory, held until the report is written.
+        let lock = DirLock::acquire(&dir).map_err(|e| core_error(&e))?;
         let label = name.to_string();
         let opts = Options::new(quick);
         let run_dir = dir.clone();
         run_blocking(py, None, move || {
+            let _lock = lock;
             run_experiments(&label, &list, &opts, &run_dir, &mut NoProgress)
                 .map(|_| ())
                 .map_err(Failure::from)

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use labelnoise_core::files::check_output_dir;
+use labelnoise_core::files::{check_output_dir, DirLock};
 use labelnoise_core::settle::{
     event_name, settle_with_cancel, write_settle_dir, SettleOptions, SettleResult, SettleSummary,
 };
@@ -153,7 +153,9 @@ pub fn settle(
             Some(o) => {
                 let dir = PathBuf::from(path_string(o)?);
                 check_output_dir(&dir, "out", force).map_err(|e| core_error(&e))?;
-                Some(dir)
+                // One writer per output directory, held until the files are written.
+                let lock = DirLock::acquire(&dir).map_err(|e| core_error(&e))?;
+                Some((dir, lock))
             }
             None => None,
         };
@@ -163,7 +165,7 @@ pub fn settle(
         let result = run_blocking(py, Some(cancel), move || {
             Ok(settle_with_cancel(&network, &data, &opts, &token)?)
         })?;
-        if let Some(dir) = dir {
+        if let Some((dir, _lock)) = dir {
             if result.outcome != labelnoise_core::settle::Outcome::Cancelled {
                 let summary = SettleSummary::new(
                     &result,

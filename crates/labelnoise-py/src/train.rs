@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use labelnoise_core::files::check_output_dir;
-use labelnoise_core::train::run_dir::{seed_dir, write_seed_summaries, METRICS_COLUMNS};
+use labelnoise_core::train::run_dir::{
+    seed_dir, write_seed_list, write_seed_summaries, METRICS_COLUMNS,
+};
 use labelnoise_core::train::start::{Freeze, NetworkSpec};
 use labelnoise_core::train::{
     execute_all, whole_steps, CancelToken, Metrics, NoiseDist, Observer, Run, RunConfig, RunDir,
@@ -345,6 +347,12 @@ pub fn train(
             };
             jobs.push((run, observer, net, dir.map(|d| d.path().to_path_buf())));
         }
+        // One writer per run directory, held until the run's files are written.
+        let lock = root
+            .as_ref()
+            .map(|root| RunDir::new(root).lock())
+            .transpose()
+            .map_err(|e| core_error(&e))?;
         if let Some(root) = &root {
             if force && root.exists() {
                 for (dir, _, _) in &starts {
@@ -362,6 +370,13 @@ pub fn train(
                 dir.write_start(config, &data, net)
                     .map_err(|e| core_error(&e))?;
             }
+            if seeds > 1 {
+                let list: Vec<u64> = jobs
+                    .iter()
+                    .map(|(run, ..)| run.trainer().config().seed)
+                    .collect();
+                write_seed_list(root, &list).map_err(|e| core_error(&e))?;
+            }
         }
         let mut meta = Vec::with_capacity(jobs.len());
         let mut runs = Vec::with_capacity(jobs.len());
@@ -371,6 +386,7 @@ pub fn train(
         }
         let root_for_summaries = root.clone();
         let outcomes = run_blocking(py, Some(cancel.clone()), move || {
+            let _lock = lock;
             let results = execute_all(runs);
             let mut outcomes = Vec::with_capacity(results.len());
             for r in results {

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use labelnoise_core::files::write_atomic;
+use labelnoise_core::files::{remove_temporaries, write_atomic, DirLock, LOCK_FILE};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -131,13 +131,28 @@ fn manifest_json(m: &Manifest) -> String {
 /// Files a sweep directory may hold besides the manifest and still count as fresh:
 /// the Slurm script and logs, and temporary files of concurrent writers.
 fn ignorable(name: &str) -> bool {
-    name == "logs" || name == "sweep.sbatch" || name.starts_with(".manifest.json.tmp")
+    name == "logs"
+        || name == "sweep.sbatch"
+        || name == LOCK_FILE
+        || name.starts_with(".manifest.json.tmp")
 }
 
 /// Makes `root` the directory of `sweep`: writes the manifest if there is none (the
 /// directory must then be new or empty), or checks that the one there is this sweep's.
 /// Returns whether it wrote the manifest.
 pub fn prepare(root: &Path, sweep: &Sweep) -> Result<bool> {
+    // Shards started at once (a Slurm array) take turns here; the one that writes the
+    // manifest also removes what a killed writer left (a temporary file, a stale lock).
+    let unsettled = !root.join(MANIFEST_FILE).exists() || root.join(LOCK_FILE).exists();
+    if unsettled && (!root.exists() || root.is_dir()) {
+        let _turn = DirLock::wait(root)?;
+        remove_temporaries(root)?;
+        return prepare_locked(root, sweep);
+    }
+    prepare_locked(root, sweep)
+}
+
+fn prepare_locked(root: &Path, sweep: &Sweep) -> Result<bool> {
     let path = root.join(MANIFEST_FILE);
     let name = root.display().to_string();
     if path.exists() {

@@ -2,9 +2,11 @@
 //! driver ([`Run`], [`RunDir`]), several at once, idempotently.
 //!
 //! A point's state is read from its directory ([`point_state`]): `summary.json` of a run
-//! that was not cancelled means done (finished or diverged: skipped); a
-//! `checkpoint.json` means resumable (continued from it, bit-identically); anything
-//! else starts from scratch. A point whose run fails (not a divergence: an error such as
+//! that was not cancelled means done (finished or diverged: skipped); a `config.json`
+//! means resumable (continued from its newest valid checkpoint, or from step 0 if it has
+//! none, bit-identically either way); anything else starts from scratch. Each point's
+//! directory is locked while it runs ([`RunDir::lock`]), so shards run in parallel and a
+//! point is never written by two processes. A point whose run fails (not a divergence: an error such as
 //! a refused memory estimate or a failed write) gets a `failed.json` with the message and
 //! is tried again next time.
 //!
@@ -18,8 +20,10 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use labelnoise_core::files::write_atomic;
-use labelnoise_core::train::run_dir::{CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE};
-use labelnoise_core::train::{CancelToken, Observer, Run, RunConfig, RunDir, RunView, Summary};
+use labelnoise_core::train::run_dir::{CONFIG_FILE, SUMMARY_FILE};
+use labelnoise_core::train::{
+    CancelToken, Observer, ResumePoint, Run, RunConfig, RunDir, RunView, Summary,
+};
 use labelnoise_core::Dataset;
 use serde_json::Value;
 
@@ -65,10 +69,13 @@ pub fn point_state(dir: &Path) -> PointState {
             }
         }
     }
-    if dir.join(CHECKPOINT_FILE).exists() && dir.join(CONFIG_FILE).exists() {
-        let step = RunDir::new(dir)
-            .read_checkpoint()
-            .map_or(0, |c| c.trainer.step);
+    let run = RunDir::new(dir);
+    if run.has_checkpoint() && dir.join(CONFIG_FILE).exists() {
+        let step = run
+            .latest_checkpoint()
+            .ok()
+            .flatten()
+            .map_or(0, |(c, _)| c.trainer.step);
         return PointState::Checkpointed(step);
     }
     if let Ok(text) = std::fs::read_to_string(dir.join(FAILED_FILE)) {
@@ -293,9 +300,16 @@ fn run_point(
 ) -> PointEnd {
     let point = sweep.point(i);
     let dir = RunDir::new(root.join(&point.dir));
+    // One writer per point: another process (a shard started twice) holding it is
+    // reported, and nothing is written into its directory.
+    let _lock = match dir.lock() {
+        Ok(lock) => lock,
+        Err(e) => return PointEnd::Failed(e.to_string()),
+    };
     let attempt = || -> labelnoise_core::Result<(bool, u64, Summary)> {
-        let resumed = matches!(point_state(dir.path()), PointState::Checkpointed(_));
-        let run = if resumed {
+        // A point whose starting files are whole continues (from its newest valid
+        // checkpoint, or from step 0 if it was stopped before the first).
+        let run = if dir.file(CONFIG_FILE).exists() {
             Run::resume(dir.clone())?
         } else {
             let PointRun {
@@ -334,6 +348,7 @@ fn run_point(
             dir.write_start(&config, &data, &net)?;
             run
         };
+        let resumed = matches!(run.resumed_from(), Some(ResumePoint::Checkpoint(_)));
         let run = run.cancel_on(cancel.clone());
         let start = run.trainer().step();
         let mut observer = Steps {

@@ -19,6 +19,8 @@ use labelnoise_core::settle::{
 };
 use labelnoise_core::{Dataset, Error};
 
+use labelnoise_core::files::DirLock;
+
 /// `labelnoise settle`.
 #[derive(Debug, Args)]
 pub struct SettleArgs {
@@ -79,6 +81,8 @@ pub fn run(args: &SettleArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     let dir = PathBuf::from(&args.out);
     check_output_dir(&dir, "--out", args.force)?;
+    // One writer per output directory, held until the files are written.
+    let _lock = DirLock::acquire(&dir)?;
 
     let wall = Instant::now();
     let result = settle(&net, &data, &opts)?;

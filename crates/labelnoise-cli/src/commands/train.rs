@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use labelnoise_core::files::check_output_dir;
-use labelnoise_core::train::run_dir::{seed_dir, write_seed_summaries};
+use labelnoise_core::train::run_dir::{seed_dir, write_seed_list, write_seed_summaries};
 use labelnoise_core::train::{
-    check_memory_together, execute_all, Metrics, Observer, Run, RunConfig, RunDir, RunView,
+    check_memory_together, execute_all, Metrics, Observer, ResumePoint, Run, RunConfig, RunDir,
+    RunView,
 };
 use labelnoise_core::Dataset;
 
@@ -71,6 +72,8 @@ pub fn run(args: &TrainArgs, command: Vec<String>, out: &mut dyn Write) -> anyho
         jobs.push(Job { seed, run });
     }
     check_memory_together(&jobs.iter().map(|j| &j.run).collect::<Vec<_>>())?;
+    // One writer per run directory, held to the end (a second process is refused).
+    let _lock = RunDir::new(&root).lock()?;
     if args.force && root.exists() {
         for (dir, _, _) in &starts {
             if dir.path() != root && dir.path().exists() {
@@ -82,15 +85,23 @@ pub fn run(args: &TrainArgs, command: Vec<String>, out: &mut dyn Write) -> anyho
     for (dir, config, net) in &starts {
         dir.write_start(config, &data, net)?;
     }
+    if args.seeds > 1 {
+        // Last: a run killed before this line has no seeds.json and is started again.
+        write_seed_list(&root, &jobs.iter().map(|j| j.seed).collect::<Vec<_>>())?;
+    }
     execute(jobs, &root, args.quiet, out)
 }
 
 /// `labelnoise resume DIR`.
 pub fn resume(args: &ResumeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let root = PathBuf::from(&args.dir);
+    let dirs = RunDir::find(&root)?;
+    // Held to the end; also removes the temporary files a killed run left behind.
+    let _lock = RunDir::new(&root).lock()?;
     let mut jobs = Vec::new();
-    for dir in RunDir::find(&root)? {
+    for dir in dirs {
         let run = Run::resume(dir)?;
+        tell_resume_point(&run, args.quiet);
         jobs.push(Job {
             seed: run.trainer().config().seed,
             run,
@@ -98,6 +109,36 @@ pub fn resume(args: &ResumeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     check_memory_together(&jobs.iter().map(|j| &j.run).collect::<Vec<_>>())?;
     execute(jobs, &root, args.quiet, out)
+}
+
+/// One line on stderr saying where a resumed run continues from; a damaged newer
+/// checkpoint is reported even with `--quiet`.
+fn tell_resume_point(run: &Run, quiet: bool) {
+    let dir = run
+        .dir()
+        .map(|d| d.path().display().to_string())
+        .unwrap_or_default();
+    match run.resumed_from() {
+        Some(ResumePoint::Checkpoint(choice)) => {
+            let name = choice
+                .file
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy();
+            if let Some((_, why)) = choice.refused.first() {
+                eprintln!(
+                    "warning: {why}; resuming from {name} (step {})",
+                    choice.step
+                );
+            } else if !quiet {
+                eprintln!("resuming {dir} from {name} (step {})", choice.step);
+            }
+        }
+        Some(ResumePoint::Start) if !quiet => {
+            eprintln!("resuming {dir} from the start (it has no checkpoint yet)");
+        }
+        _ => {}
+    }
 }
 
 /// A seed's progress bar as a run observer.

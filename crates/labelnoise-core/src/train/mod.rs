@@ -76,8 +76,10 @@ pub use kernel::FLUSH_EVERY;
 pub use metrics::{metrics, Metrics};
 pub use noise::{NoiseDist, TrainRng};
 pub use outcome::{Ending, RunOutcome, Summary};
-pub use run::{check_memory_together, execute_all, CancelToken, Observer, Run, RunView, Silent};
-pub use run_dir::{CheckpointFile, RunConfig, RunDir};
+pub use run::{
+    check_memory_together, execute_all, CancelToken, Observer, ResumePoint, Run, RunView, Silent,
+};
+pub use run_dir::{CheckpointChoice, CheckpointFile, RunConfig, RunDir};
 pub use schedule::log_spaced_steps;
 pub use sgd::{sgd_step, SgdModel, SgdWorkspace};
 pub use start::{Freeze, NetworkSpec};

@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use super::metrics::{metrics, Metrics};
 use super::outcome::{RunOutcome, Summary};
-use super::run_dir::{CheckpointFile, RunDir};
+use super::run_dir::{CheckpointChoice, CheckpointFile, RunDir};
 use super::schedule::log_spaced_steps;
 use super::{Checkpoint, RunStatus, TrainConfig, Trainer};
 use crate::data::Dataset;
@@ -141,6 +141,17 @@ pub struct Silent;
 
 impl Observer for Silent {}
 
+/// Where [`Run::resume`] continues a run from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResumePoint {
+    /// The run directory had no checkpoint (the run was stopped before its first one):
+    /// the run starts again from step 0, from its `config.json` and
+    /// `initial-model.json`.
+    Start,
+    /// This checkpoint (the newest valid one).
+    Checkpoint(CheckpointChoice),
+}
+
 /// One SGD run, ready to go: the starting network, the data, the trainer, and what to
 /// do besides training (checkpoints, a run directory, a cancel flag).
 pub struct Run {
@@ -152,6 +163,7 @@ pub struct Run {
     dir: Option<RunDir>,
     cancel: CancelToken,
     pauses: Vec<u64>,
+    resumed: Option<ResumePoint>,
 }
 
 impl Run {
@@ -169,6 +181,7 @@ impl Run {
             dir: None,
             cancel: CancelToken::new(),
             pauses: Vec::new(),
+            resumed: None,
         })
     }
 
@@ -200,26 +213,35 @@ impl Run {
             dir: None,
             cancel: CancelToken::new(),
             pauses: Vec::new(),
+            resumed: None,
         })
     }
 
-    /// Continues the run in `dir` from its `checkpoint.json`, with the checkpoint
-    /// period of its `config.json`, writing to the same directory.
+    /// Continues the run in `dir` from its newest valid checkpoint
+    /// ([`RunDir::latest_checkpoint`]), or from step 0 when it has none, with the
+    /// checkpoint period of its `config.json`, writing to the same directory. Either way
+    /// the result is bit-identical to an uninterrupted run. [`resumed_from`](Self::resumed_from)
+    /// says which. Fails naming the file when the only checkpoints are damaged.
     pub fn resume(dir: RunDir) -> Result<Self> {
         let config = dir.read_config()?;
         let data = dir.read_data()?;
         let initial = dir.read_initial_model()?;
-        if !dir.has_checkpoint() {
-            return Err(Error::invalid(
-                dir.path().display().to_string(),
-                "checkpoint.json",
-                "no checkpoint to resume from (train with --checkpoint-every N)",
-            ));
-        }
-        let checkpoint = dir.read_checkpoint()?;
-        Ok(Self::from_checkpoint(initial, data, checkpoint)?
-            .checkpoint_every(config.checkpoint_every)
-            .write_to(dir))
+        let (run, point) = match dir.latest_checkpoint()? {
+            Some((checkpoint, choice)) => (
+                Self::from_checkpoint(initial, data, checkpoint)?,
+                ResumePoint::Checkpoint(choice),
+            ),
+            None => (Self::new(initial, data, &config.train)?, ResumePoint::Start),
+        };
+        let mut run = run.checkpoint_every(config.checkpoint_every).write_to(dir);
+        run.resumed = Some(point);
+        Ok(run)
+    }
+
+    /// Where a run made by [`resume`](Self::resume) continues from (`None` for other
+    /// runs).
+    pub fn resumed_from(&self) -> Option<&ResumePoint> {
+        self.resumed.as_ref()
     }
 
     /// Writes `checkpoint.json` every `n` steps and at the last step (0: never; a run
@@ -280,6 +302,7 @@ impl Run {
             dir,
             cancel,
             pauses,
+            resumed: _,
         } = self;
         let total = trainer.config().steps;
         let metric_steps = log_spaced_steps(total, trainer.config().log_points);

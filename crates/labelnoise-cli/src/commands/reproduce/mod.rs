@@ -9,7 +9,7 @@ use std::path::Path;
 
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::Args;
-use labelnoise_core::files::check_output_dir;
+use labelnoise_core::files::{check_output_dir, DirLock};
 use labelnoise_experiments::{
     find, run_experiments, Claim, Experiment, Options, Progress, REGISTRY,
 };
@@ -94,6 +94,8 @@ pub fn run(args: &ReproduceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let opts = Options::new(args.quick);
     let dir = Path::new(&args.out);
     check_output_dir(dir, "--out", args.force)?;
+    // One writer per output directory, held until the report is written.
+    let _lock = DirLock::acquire(dir)?;
     let mut spinner = Spinner { bar: None, out };
     let result = run_experiments(&args.name, &experiments, &opts, dir, &mut spinner);
     spinner.clear();
