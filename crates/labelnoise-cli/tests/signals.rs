@@ -100,7 +100,7 @@ fn sigterm_and_sigint_stop_train_and_resume_with_a_checkpoint() {
     assert_eq!(summary["cancelled"], true);
     assert!(steps > 0 && steps < 1_000_000_000_000);
     let checkpoint = json(&dir.join("checkpoint.json"));
-    assert_eq!(checkpoint["trainer"]["step"].as_u64(), Some(steps));
+    assert_eq!(checkpoint["state"]["trainer"]["step"].as_u64(), Some(steps));
 
     // `resume` continues from it, and stops the same way on SIGINT (Ctrl-C).
     let mut child = labelnoise()
