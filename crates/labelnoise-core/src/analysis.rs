@@ -156,6 +156,15 @@ pub fn analyze_checked(
         crate::memory::F64_BYTES * (3 * n * p + n * n + 10 * p),
     )?;
     let batch = Batch::new(net, data)?;
+    if let Some(i) = batch.outputs().iter().position(|h| !h.is_finite()) {
+        return Err(Error::parameter(
+            "model",
+            format!(
+                "the network's output on data point {i} is not finite ({}): its weights overflow",
+                batch.outputs()[i]
+            ),
+        ));
+    }
     let n = data.len();
     let p = net.param_count();
     let residuals: Vec<f64> = batch
@@ -168,6 +177,16 @@ pub fn analyze_checked(
     let max_abs_residual = residuals.iter().fold(0.0f64, |m, r| m.max(r.abs()));
     let reg = batch.grad_norms_sq(net).iter().sum::<f64>() / n as f64;
     let reg_grad = batch.reg_gradient(net);
+    // Outputs can be finite while the squares, the gradients or ∇reg overflow (weights
+    // near the largest f64): refuse rather than report infinities and NaN.
+    if !(train_loss.is_finite() && reg.is_finite() && reg_grad.iter().all(|v| v.is_finite())) {
+        return Err(Error::parameter(
+            "model",
+            format!(
+                "the loss, reg or its gradient overflows on the data (loss {train_loss}, reg {reg}): its weights are too large"
+            ),
+        ));
+    }
     let (null_space, spectrum) =
         NullSpace::from_jacobian_transposed(batch.jacobian_transposed(net), p, n)?;
     let null_reg_grad = null_space.project_null_space(&reg_grad);

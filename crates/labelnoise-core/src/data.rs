@@ -266,8 +266,54 @@ impl Dataset {
 }
 
 /// The shape and the values (in C order, as f64) of an NPY file.
+/// The deepest bracket nesting a plain numeric array's header needs: the dict `{...}`
+/// and the shape tuple `(...)` inside it.
+const NPY_MAX_NESTING: usize = 2;
+
+/// Refuses an NPY header nested deeper than [`NPY_MAX_NESTING`] before the header
+/// parser sees it: a plain numeric array never needs more, and the parser takes
+/// exponential time on deeply nested brackets (found by the `data_npy` fuzz target:
+/// a header of a hundred `[` hung it).
+fn check_npy_nesting(bytes: &[u8], origin: &str) -> Result<()> {
+    // Magic (6 bytes), version (2), header length (2 bytes in version 1, else 4).
+    let Some(&major) = bytes.get(6) else {
+        return Ok(()); // too short: the parser says what is wrong
+    };
+    let (len, start) = if major == 1 {
+        match bytes.get(8..10) {
+            Some(b) => (u16::from_le_bytes([b[0], b[1]]) as usize, 10),
+            None => return Ok(()),
+        }
+    } else {
+        match bytes.get(8..12) {
+            Some(b) => (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize, 12),
+            None => return Ok(()),
+        }
+    };
+    let header = &bytes[start.min(bytes.len())..start.saturating_add(len).min(bytes.len())];
+    let mut depth = 0usize;
+    for &c in header {
+        match c {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > NPY_MAX_NESTING {
+                    return Err(Error::invalid(
+                        origin,
+                        "header",
+                        "nested too deeply for a plain numeric array (structured dtypes are not supported)",
+                    ));
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn read_npy(bytes: &[u8], origin: &str) -> Result<(Vec<usize>, Vec<f64>)> {
     use npyz::{DType, NpyFile, Order, TypeChar};
+    check_npy_nesting(bytes, origin)?;
     let malformed =
         |e: std::io::Error| Error::invalid(origin, "header", format!("not a valid NPY file: {e}"));
     let npy = NpyFile::new(bytes).map_err(malformed)?;

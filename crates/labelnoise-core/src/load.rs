@@ -23,6 +23,7 @@ impl Dataset {
             let is_npy = |p: &str| p.to_ascii_lowercase().ends_with(".npy");
             if is_npy(xs) && is_npy(ys) {
                 let read = |p: &str| {
+                    crate::memory::check_file_fits("--data", Path::new(p))?;
                     std::fs::read(p).map_err(|source| Error::Io {
                         file: p.to_string(),
                         source,
@@ -32,6 +33,7 @@ impl Dataset {
             }
         }
         let path = Path::new(spec);
+        crate::memory::check_file_fits("--data", path)?;
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
             file: spec.to_string(),
             source,

@@ -676,6 +676,7 @@ pub fn load_model_with(path: &str, activation: Option<Activation>) -> Result<Net
         file: path.to_string(),
         source,
     };
+    crate::memory::check_file_fits("--model", Path::new(path))?;
     if is_st {
         let bytes = std::fs::read(path).map_err(io)?;
         model_from_safetensors_with(&bytes, path, activation)

@@ -291,7 +291,13 @@ impl SweepFile {
         let count = definition
             .zip_len()
             .checked_mul(definition.grid_len())
-            .ok_or_else(|| err("[grid]", "too many points".into()))?;
+            .filter(|&c| c <= MAX_POINTS)
+            .ok_or_else(|| {
+                err(
+                    "[grid]",
+                    format!("too many points (more than {MAX_POINTS}); split the sweep"),
+                )
+            })?;
         let infos = check_points(&definition, count, file)?;
         Ok(Sweep {
             file: file.to_string(),
@@ -300,6 +306,10 @@ impl SweepFile {
         })
     }
 }
+
+/// The most points a sweep may have (each point is a training run with its own
+/// directory; more is a mistake, and would only exhaust memory while checking).
+pub const MAX_POINTS: usize = 1_000_000;
 
 /// `{ from = A, count = N }`: A, A+1, ..., A+N-1.
 fn range(t: &toml::Table) -> std::result::Result<Vec<u64>, String> {
@@ -321,6 +331,11 @@ fn range(t: &toml::Table) -> std::result::Result<Vec<u64>, String> {
     let (from, count) = (int("from")?, int("count")?);
     if count == 0 {
         return Err("range: count must be at least 1".into());
+    }
+    if count > MAX_POINTS as u64 {
+        return Err(format!(
+            "range: count must be at most {MAX_POINTS} (the most points a sweep may have)"
+        ));
     }
     from.checked_add(count - 1)
         .ok_or_else(|| "range: too large".to_string())?;
@@ -365,6 +380,17 @@ fn check_points(def: &Definition, count: usize, file: &str) -> Result<Vec<PointI
                     .build(data, &run.data, run.train.seed)
                     .map_err(blame)?;
                 run.train.check(&net, data).map_err(blame)?;
+                // The run itself, as `labelnoise train` would refuse it before starting.
+                labelnoise_core::memory::check_fits(
+                    "--hidden",
+                    &format!(
+                        "a run of {} parameters on {} points",
+                        net.param_count(),
+                        data.len()
+                    ),
+                    labelnoise_core::train::run::memory_estimate(&net, data),
+                )
+                .map_err(blame)?;
                 sizes.insert(key, net.param_count());
                 net.param_count()
             }

@@ -33,6 +33,10 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         Error::Mismatch { message } => Error::Mismatch {
             message: format!("{} and {}: {message}", args.model, args.data),
         },
+        // Weights that overflow on the data: bad input in the model file.
+        Error::Parameter { name, message } if name == "model" => {
+            Error::invalid(&args.model, "weights", message)
+        }
         other => other,
     })?;
     let bytes = if args.json {

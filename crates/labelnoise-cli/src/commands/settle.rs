@@ -85,7 +85,13 @@ pub fn run(args: &SettleArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let _lock = DirLock::acquire(&dir)?;
 
     let wall = Instant::now();
-    let result = settle(&net, &data, &opts)?;
+    let result = settle(&net, &data, &opts).map_err(|e| match e {
+        // Weights that overflow on the data: bad input in the model file.
+        labelnoise_core::Error::Parameter { name, message } if name == "model" => {
+            labelnoise_core::Error::invalid(&args.model, "weights", message)
+        }
+        other => other,
+    })?;
     let wall_seconds = wall.elapsed().as_secs_f64();
 
     let a = &result.analysis;

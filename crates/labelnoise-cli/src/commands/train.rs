@@ -65,7 +65,16 @@ pub fn run(args: &TrainArgs, command: Vec<String>, out: &mut dyn Write) -> anyho
             train: train.clone(),
             checkpoint_every: args.checkpoint_every,
         };
-        let run = Run::new(net.clone(), data.clone(), &train)?
+        let run = Run::new(net.clone(), data.clone(), &train)
+            .map_err(|e| match (e, &args.init_model) {
+                // A starting model whose weights overflow on the data: bad input in it.
+                (labelnoise_core::Error::Parameter { name, message }, Some(file))
+                    if name == "model" =>
+                {
+                    labelnoise_core::Error::invalid(file, "weights", message)
+                }
+                (e, _) => e,
+            })?
             .checkpoint_every(args.checkpoint_every)
             .write_to(dir.clone());
         starts.push((dir, config, net));

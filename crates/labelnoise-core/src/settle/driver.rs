@@ -17,6 +17,28 @@ use super::options::SettleOptions;
 use super::outcome::{Event, KinkAtPoint, Outcome, SettleResult, TraceRow};
 use super::pins::{Pin, PIN_RISE};
 
+/// The bytes [`settle`] needs at most, roughly, for p parameters and n points: the
+/// current and the trial point (θ, the network and its passes over the data, about
+/// 4 n p values each at most), the Jacobian augmented with pinned kinks (at most 2n
+/// rows) and its factorization, and the final [`analyze`].
+pub fn memory_estimate(net: &Network, data: &Dataset) -> u128 {
+    let (n, p) = (data.len() as u128, net.param_count() as u128);
+    crate::memory::F64_BYTES * (5 * n * p + 2 * n * n + 14 * p)
+}
+
+/// Refuses a settle that cannot fit in memory, before allocating (see [`crate::memory`]).
+fn check_memory(net: &Network, data: &Dataset) -> Result<()> {
+    crate::memory::check_fits(
+        "settle",
+        &format!(
+            "settling {} parameters on {} points (two points' passes, the n x p Jacobian with pinned kinks, its QR)",
+            net.param_count(),
+            data.len()
+        ),
+        memory_estimate(net, data),
+    )
+}
+
 /// Moves `net` along the zero-loss manifold down reg to a non-repellent point (see the
 /// module documentation), or reports where and why it could not.
 ///
@@ -46,6 +68,7 @@ pub fn settle_with_cancel(
 ) -> Result<SettleResult> {
     let opts = &opts.check()?;
     check_compatible(net, data)?;
+    check_memory(net, data)?;
     let one_d_shallow = net.input_dim() == 1 && net.hidden_layers().len() == 1;
     let span = if net.input_dim() == 1 {
         let lo = data.xs().iter().copied().fold(f64::INFINITY, f64::min);
@@ -65,7 +88,10 @@ pub fn settle_with_cancel(
         cancel,
     };
     let start = ctx.evaluate(net.params())?.ok_or_else(|| {
-        Error::parameter("model", "the network's outputs on the data are not finite")
+        Error::parameter(
+            "model",
+            "the network's outputs or reg on the data are not finite: its weights overflow",
+        )
     })?;
     let start_reg = start.reg;
     let mut trials = 0;
@@ -140,6 +166,12 @@ pub fn settle_with_cancel(
             .or(t_prev.map(|t| 2.0 * t))
             .unwrap_or(0.1 * theta_norm / g_norm)
             .min(cap);
+        if !t.is_finite() {
+            // A gradient far smaller than θ (weights near the largest f64) makes the
+            // first step infinite, and halving infinity never ends the search (found by
+            // the `structured` fuzz target). Halving from the largest finite step does.
+            t = f64::MAX;
+        }
         let slack = opts.slack_ulps * f64::EPSILON * cur.reg.abs();
         let candidates_before = ctx.inactive_live_pairs(&cur, &pins);
         let mut blocking: Vec<Pin> = Vec::new();

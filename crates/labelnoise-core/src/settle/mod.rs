@@ -76,7 +76,7 @@ mod output;
 mod pins;
 mod retraction;
 
-pub use driver::{settle, settle_with_cancel};
+pub use driver::{memory_estimate, settle, settle_with_cancel};
 pub use options::{SettleOptions, ValidSettleOptions};
 pub use outcome::{Event, KinkAtPoint, Outcome, SettleResult, TraceRow};
 pub use output::{

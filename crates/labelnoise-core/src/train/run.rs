@@ -172,6 +172,7 @@ impl Run {
     pub fn new(net: Network, data: Dataset, config: &TrainConfig) -> Result<Self> {
         let checked = config.check(&net, &data)?;
         check_memory(&net, &data)?;
+        check_finite_start(&net, &data)?;
         Ok(Run {
             trainer: Trainer::new(net.clone(), data.clone(), checked),
             initial: net,
@@ -442,6 +443,31 @@ pub fn memory_estimate(net: &Network, data: &Dataset) -> u128 {
     let p = net.param_count() as u128;
     let n = data.len() as u128;
     crate::memory::F64_BYTES * (8 * p + 3 * n * p) + PENDING_BYTES as u128
+}
+
+/// Refuses a starting network whose loss or reg on the data already overflow (weights
+/// near the largest f64): training it would record infinite or NaN metrics from the
+/// first step. (A run that overflows later is a divergence, see [`super::Ending`].)
+fn check_finite_start(net: &Network, data: &Dataset) -> Result<()> {
+    let batch = crate::regularizer::Batch::new(net, data)?;
+    let loss: f64 = batch
+        .outputs()
+        .iter()
+        .zip(data.ys())
+        .map(|(h, y)| (h - y) * (h - y))
+        .sum();
+    let reg: f64 = batch.grad_norms_sq(net).iter().sum();
+    if !(loss.is_finite() && reg.is_finite()) {
+        return Err(Error::parameter(
+            "model",
+            format!(
+                "the starting network's loss or reg overflows on the data (loss {}, reg {}): its weights are too large",
+                loss / data.len() as f64,
+                reg / data.len() as f64
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses a run that cannot fit in memory (see [`crate::memory`]).
