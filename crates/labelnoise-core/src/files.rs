@@ -170,11 +170,16 @@ pub const LOCK_FILE: &str = ".lock";
 /// operating system releases the lock when its process ends in any way, including
 /// SIGKILL, so a lock file left by a killed process is stale: the next writer takes it
 /// over (and [`DirLock::previous_owner`] says whose it was). On drop the file is removed.
+///
+/// A directory the lock had to create is removed again on drop if nothing else was
+/// written into it, so that a command that fails after taking its lock (say, on a
+/// memory check) leaves nothing behind.
 #[derive(Debug)]
 pub struct DirLock {
     file: std::fs::File,
     path: PathBuf,
     previous: Option<String>,
+    created: Option<PathBuf>,
 }
 
 impl DirLock {
@@ -196,6 +201,7 @@ impl DirLock {
             file: file.display().to_string(),
             source,
         };
+        let created = (!dir.exists()).then(|| dir.to_path_buf());
         std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
         let path = dir.join(LOCK_FILE);
         // A holder removes the file when it is done; if that happened between our open
@@ -231,12 +237,16 @@ impl DirLock {
             if let Err(e) = written {
                 // A full disk: leave no empty lock file behind (we hold it, so it is ours).
                 let _ = std::fs::remove_file(&path);
+                if let Some(d) = &created {
+                    let _ = std::fs::remove_dir(d);
+                }
                 return Err(write_error(&path, e));
             }
             return Ok(DirLock {
                 file,
                 path,
                 previous,
+                created,
             });
         }
         Err(write_error(
@@ -262,6 +272,10 @@ impl Drop for DirLock {
         // Removed while still locked; the lock goes with the descriptor.
         let _ = std::fs::remove_file(&self.path);
         let _ = &self.file;
+        // Only succeeds when the directory is empty: nothing was written into it.
+        if let Some(dir) = &self.created {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 
@@ -401,5 +415,23 @@ mod tests {
         std::fs::write(dir.path().join(LOCK_FILE), "4242 elsewhere\n").unwrap();
         let lock = DirLock::acquire(dir.path()).unwrap();
         assert_eq!(lock.previous_owner(), Some("4242 elsewhere"));
+    }
+
+    #[test]
+    fn a_directory_the_lock_created_goes_again_when_nothing_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("new");
+        drop(DirLock::acquire(&empty).unwrap());
+        assert!(!empty.exists());
+        let used = dir.path().join("used");
+        let lock = DirLock::acquire(&used).unwrap();
+        std::fs::write(used.join("model.json"), "{}").unwrap();
+        drop(lock);
+        assert!(used.join("model.json").exists());
+        // A directory that was there before stays, even empty.
+        let before = dir.path().join("before");
+        std::fs::create_dir(&before).unwrap();
+        drop(DirLock::acquire(&before).unwrap());
+        assert!(before.exists());
     }
 }
