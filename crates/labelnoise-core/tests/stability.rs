@@ -34,9 +34,20 @@ fn check_projector(jt: Vec<f64>, p: usize, n: usize, seed: u64) -> Result<(), Te
             "{a} vs {b}"
         );
     }
+    // The rank is the count above the tolerance; a singular value within the two SVDs'
+    // agreement (1e-11 · σ_max) of the tolerance may fall on either side of it (seen:
+    // relu, hidden [5], n = 10, in the regression file), so the count must lie between
+    // the counts for the tolerance moved by that much.
     let tol = rank_tolerance(n, p, smax);
-    let rank = reference.iter().filter(|&&s| s > tol).count();
-    prop_assert_eq!(spectrum.rank, rank);
+    let slack = 1e-11 * smax;
+    let sure = reference.iter().filter(|&&s| s > tol + slack).count();
+    let possible = reference.iter().filter(|&&s| s > tol - slack).count();
+    prop_assert!(
+        (sure..=possible).contains(&spectrum.rank),
+        "rank {} outside {sure}..={possible}",
+        spectrum.rank
+    );
+    let rank = spectrum.rank;
     prop_assert_eq!(spectrum.gamma.len(), rank);
     for (g, s) in spectrum.gamma.iter().zip(&reference) {
         prop_assert!((g - s * s / n as f64).abs() <= 1e-12 * (smax * smax / n as f64).max(1e-300));
