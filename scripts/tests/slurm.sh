@@ -213,7 +213,12 @@ else
 fi
 wait_job "$job" 600 || fail "cancelled array job done within 600 s"
 # Fingerprints of the points finished before re-submitting: their files must not change.
-finished_before=$(find cancel/points -name summary.json | sort)
+# A point the cancelled task was running has a summary too, marked cancelled (scancel
+# sends SIGTERM, and labelnoise checkpoints the running point before it exits): it is
+# not finished, and the re-submitted task continues it.
+finished_before=$(find cancel/points -name summary.json -exec grep -l '"cancelled": false' {} + | sort)
+stopped=$(find cancel/points -name summary.json -exec grep -l '"cancelled": true' {} + | wc -l)
+echo "   (points stopped by scancel's SIGTERM with a checkpoint: $stopped)"
 fingerprint() { for f in $finished_before; do d=$(dirname "$f"); stat -c '%n %Y %s' "$d"/summary.json "$d"/model.json "$d"/metrics.csv; sha256sum "$d"/model.json; done; }
 before=$(fingerprint)
 n_before=$(echo "$finished_before" | grep -c summary.json)
