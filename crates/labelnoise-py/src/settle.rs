@@ -165,16 +165,15 @@ pub fn settle(
         let result = run_blocking(py, Some(cancel), move || {
             Ok(settle_with_cancel(&network, &data, &opts, &token)?)
         })?;
+        // A cancelled settle does not get here: `run_blocking` raises KeyboardInterrupt.
         if let Some((dir, _lock)) = dir {
-            if result.outcome != labelnoise_core::settle::Outcome::Cancelled {
-                let summary = SettleSummary::new(
-                    &result,
-                    &model_name,
-                    &data_name,
-                    wall.elapsed().as_secs_f64(),
-                );
-                write_settle_dir(&dir, &summary, &result).map_err(|e| core_error(&e))?;
-            }
+            let summary = SettleSummary::new(
+                &result,
+                &model_name,
+                &data_name,
+                wall.elapsed().as_secs_f64(),
+            );
+            write_settle_dir(&dir, &summary, &result).map_err(|e| core_error(&e))?;
         }
         Ok(PySettled { result })
     })

@@ -14,9 +14,7 @@ use std::time::Instant;
 use clap::Args;
 use labelnoise_core::files::check_output_dir;
 use labelnoise_core::model_io::load_model_with;
-use labelnoise_core::settle::{
-    pinned_null_reg_grad_norm, settle, write_settle_dir, Outcome, SettleOptions, SettleSummary,
-};
+use labelnoise_core::settle::{settle, write_settle_dir, Outcome, SettleOptions, SettleSummary};
 use labelnoise_core::{Dataset, Error};
 
 use labelnoise_core::files::DirLock;
@@ -96,7 +94,6 @@ pub fn run(args: &SettleArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 
     let a = &result.analysis;
     let shape = a.shape.as_ref();
-    let pinned_null_reg_grad_norm = pinned_null_reg_grad_norm(&result);
     let summary = SettleSummary::new(&result, &args.model, &args.data, wall_seconds);
     write_settle_dir(&dir, &summary, &result)?;
 
@@ -137,7 +134,7 @@ pub fn run(args: &SettleArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         let pinned = match &result.outcome {
             Outcome::ConstrainedStationary { .. } => {
-                format!(" ({pinned_null_reg_grad_norm:.3e} with the pins)")
+                format!(" ({:.3e} with the pins)", summary.pinned_null_reg_grad_norm)
             }
             _ => String::new(),
         };
