@@ -60,6 +60,13 @@ def test_sigint_stops_settle_and_reproduce_within_half_a_second(tmp_path):
         ln.reproduce("all", out=tmp_path / "r")
     assert time.monotonic() - sent["t"] < 0.5
     timer.join()
+    # The experiments stopped too (they are not left training in the background): the
+    # process uses next to no CPU in the next second, and no report is written.
+    cpu = time.process_time()
+    time.sleep(1.0)
+    used = time.process_time() - cpu
+    assert used < 0.3, f"{used:.2f} s of CPU in the second after Ctrl-C: an experiment still runs"
+    assert not (tmp_path / "r" / "summary.json").exists()
 
 
 def test_other_python_threads_run_during_train():

@@ -97,7 +97,7 @@ pub fn exit_status(err: &anyhow::Error) -> u8 {
                 },
             );
     let user_error = match core {
-        Some(labelnoise_core::Error::Write { .. }) => false,
+        Some(labelnoise_core::Error::Write { .. } | labelnoise_core::Error::Cancelled) => false,
         Some(_) => true,
         None => err.downcast_ref::<UsageError>().is_some(),
     };

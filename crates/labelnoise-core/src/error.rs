@@ -62,6 +62,11 @@ pub enum Error {
     /// A dense linear-algebra routine failed to converge.
     #[error("linear algebra: {0}")]
     Linalg(String),
+    /// The caller's [`crate::train::CancelToken`] stopped work that has no partial result
+    /// to return (an experiment of several runs; a run or `settle` on its own returns
+    /// what it reached instead).
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl Error {

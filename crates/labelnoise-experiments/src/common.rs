@@ -9,7 +9,7 @@ use labelnoise_core::data::Dataset;
 use labelnoise_core::error::{Error, Result};
 use labelnoise_core::network::Network;
 use labelnoise_core::regularizer::Batch;
-use labelnoise_core::settle::MinNorm;
+use labelnoise_core::settle::{settle_with_cancel, MinNorm, Outcome, SettleOptions, SettleResult};
 use labelnoise_core::shape::{shape_report, ReluUnits, ShapeOptions, ShapeReport};
 use labelnoise_core::train::{
     log_spaced_steps, CancelToken, Freeze, NetworkSpec, Observer, Run, RunOutcome, RunView, Silent,
@@ -133,19 +133,20 @@ impl Setup {
 
 /// Trains `net` on `data` with `cfg` through the library's run driver, calling
 /// `at(step, network)` at step 0 and at every step in `snapshots` (≤ cfg.steps). Returns
-/// the final network. A divergence, or an error from `at` (which stops the run), is
-/// returned.
+/// the final network. A divergence, an error from `at` (which stops the run), or
+/// `cancel` set ([`Error::Cancelled`]) is returned.
 pub fn train_with_snapshots(
     net: Network,
     data: &Dataset,
     cfg: &TrainConfig,
     snapshots: &[u64],
+    cancel: &CancelToken,
     mut at: impl FnMut(u64, &Network) -> Result<()>,
 ) -> Result<Network> {
     let pauses: Vec<u64> = std::iter::once(0)
         .chain(snapshots.iter().copied())
         .collect();
-    let outcome = train_with_pauses(net, data, cfg, &pauses, |run| {
+    let outcome = train_with_pauses(net, data, cfg, &pauses, cancel, |run| {
         at(run.step(), &run.network())
     })?;
     check_finished(&outcome, cfg)?;
@@ -154,37 +155,70 @@ pub fn train_with_snapshots(
 
 /// Trains `net` on `data` with `cfg` through the run driver, calling `at(run)` at every
 /// step in `pauses` (the run stopped there: its step, network and training-loop seconds).
-/// An error from `at` stops the run and is returned; a divergence is left to the caller
-/// (`outcome.summary.diverged_at`).
+/// An error from `at` stops the run and is returned, and so is [`Error::Cancelled`] when
+/// `cancel` stopped it; a divergence is left to the caller (`outcome.summary.diverged_at`).
 pub fn train_with_pauses(
     net: Network,
     data: &Dataset,
     cfg: &TrainConfig,
     pauses: &[u64],
+    cancel: &CancelToken,
     at: impl FnMut(&RunView<'_>) -> Result<()>,
 ) -> Result<RunOutcome> {
-    let cancel = CancelToken::new();
+    let stop = CancelToken::new();
     let run = Run::new(net, data.clone(), &measuring_only(cfg))?
+        .cancel_on(stop.clone())
         .cancel_on(cancel.clone())
         .pause_at(pauses.iter().copied());
     let mut observer = AtPauses {
         at,
         error: None,
-        cancel,
+        cancel: stop,
     };
     let outcome = run.execute(&mut observer)?;
     match observer.error {
         Some(e) => Err(e),
-        None => Ok(outcome),
+        None => not_cancelled(outcome),
     }
 }
 
 /// Trains `net` on `data` with `cfg` to the last step through the run driver; a
-/// divergence is an error.
-pub fn train_to_end(net: Network, data: &Dataset, cfg: &TrainConfig) -> Result<RunOutcome> {
-    let outcome = Run::new(net, data.clone(), &measuring_only(cfg))?.execute(&mut Silent)?;
+/// divergence is an error, and so is `cancel` set ([`Error::Cancelled`]).
+pub fn train_to_end(
+    net: Network,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    cancel: &CancelToken,
+) -> Result<RunOutcome> {
+    let outcome = Run::new(net, data.clone(), &measuring_only(cfg))?
+        .cancel_on(cancel.clone())
+        .execute(&mut Silent)?;
+    let outcome = not_cancelled(outcome)?;
     check_finished(&outcome, cfg)?;
     Ok(outcome)
+}
+
+/// [`settle_with_cancel`]; [`Error::Cancelled`] when `cancel` stopped it.
+pub fn settle_or_cancelled(
+    net: &Network,
+    data: &Dataset,
+    opts: &SettleOptions,
+    cancel: &CancelToken,
+) -> Result<SettleResult> {
+    let settled = settle_with_cancel(net, data, opts, cancel)?;
+    if settled.outcome == Outcome::Cancelled {
+        return Err(Error::Cancelled);
+    }
+    Ok(settled)
+}
+
+/// The outcome of a run that was not cancelled; [`Error::Cancelled`] for one that was.
+pub fn not_cancelled(outcome: RunOutcome) -> Result<RunOutcome> {
+    if outcome.summary.cancelled {
+        Err(Error::Cancelled)
+    } else {
+        Ok(outcome)
+    }
 }
 
 /// `cfg` with metrics only at the first and last step: the experiments take their own

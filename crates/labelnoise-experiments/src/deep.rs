@@ -32,10 +32,10 @@ use labelnoise_core::data::Dataset;
 use labelnoise_core::error::{Error, Result};
 use labelnoise_core::network::{Architecture, Network};
 use labelnoise_core::piecewise::PiecewiseLinear;
-use labelnoise_core::settle::{settle, SettleOptions};
+use labelnoise_core::settle::SettleOptions;
 use labelnoise_core::shape::{network_shape_report, ShapeOptions, ShapeReport};
 use labelnoise_core::stability::Verdict;
-use labelnoise_core::train::{init_network, TrainConfig};
+use labelnoise_core::train::{init_network, CancelToken, TrainConfig};
 use labelnoise_core::Activation;
 
 use crate::common::{
@@ -501,13 +501,16 @@ pub fn seed_runs(
     hidden: usize,
     seed: u64,
     xs: &[f64],
+    cancel: &CancelToken,
 ) -> Result<Vec<DeepRun>> {
     let init = setup.init(hidden, seed)?;
     let mut out = Vec::with_capacity(3);
     let sgd = |noise: f64, steps: u64| -> Result<(Network, f64, Projection)> {
         let cfg = setup.config(seed, noise, steps);
         let net =
-            crate::common::train_with_snapshots(init.clone(), data, &cfg, &[], |_, _| Ok(()))?;
+            crate::common::train_with_snapshots(init.clone(), data, &cfg, &[], cancel, |_, _| {
+                Ok(())
+            })?;
         let final_loss = loss(&net, data);
         let (proj, p) = project_to_manifold(&net, data, 50, 1e-12)?;
         Ok((proj, final_loss, p))
@@ -538,7 +541,7 @@ pub fn seed_runs(
         },
         measure(setup, &noisy, data, xs)?,
     ));
-    let settled = settle(
+    let settled = crate::common::settle_or_cancelled(
         &plain,
         data,
         &SettleOptions {
@@ -546,6 +549,7 @@ pub fn seed_runs(
             max_iter: setup.settle_max_iter,
             ..SettleOptions::default()
         },
+        cancel,
     )?;
     out.push(run_of(
         Label {
@@ -617,8 +621,8 @@ fn arm(runs: &[DeepRun], hidden: usize, method: &str) -> Arm {
     }
 }
 
-/// Runs the experiment with an explicit setup.
-pub fn run_setup(setup: &DeepSetup) -> Result<Deep> {
+/// Runs the experiment with an explicit setup (stopped by `cancel`).
+pub fn run_setup(setup: &DeepSetup, cancel: &CancelToken) -> Result<Deep> {
     let data = fig1_data();
     let (lo, hi) = x_range(&data);
     let xs = grid(lo - 0.25, hi + 0.25, GRID_POINTS);
@@ -629,7 +633,7 @@ pub fn run_setup(setup: &DeepSetup) -> Result<Deep> {
         .collect();
     let runs: Vec<DeepRun> = tasks
         .par_iter()
-        .map(|&(h, s)| seed_runs(setup, &data, h, s, &xs))
+        .map(|&(h, s)| seed_runs(setup, &data, h, s, &xs, cancel))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .flatten()
@@ -746,7 +750,10 @@ fn claims(setup: &DeepSetup, runs: &[DeepRun], arms: &[Arm], min: usize) -> Vec<
 
 /// Runs the experiment.
 pub fn run(opts: &ValidOptions) -> Result<Deep> {
-    run_setup(&DeepSetup::for_mode(opts.quick, opts.steps_scale))
+    run_setup(
+        &DeepSetup::for_mode(opts.quick, opts.steps_scale),
+        opts.cancel(),
+    )
 }
 
 /// `reproduce deep`: [`run`], then its report section.

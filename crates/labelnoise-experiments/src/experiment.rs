@@ -1,6 +1,7 @@
 //! What an experiment is: its claims ([`Claim`]), its options, what it returns
 //! ([`Report`]) and the [`Experiment`] trait every experiment module implements.
 
+use labelnoise_core::train::CancelToken;
 use serde::Serialize;
 
 use crate::plot::Figure;
@@ -112,19 +113,43 @@ impl Options {
                 format!("must be positive and finite, got {}", self.steps_scale),
             ));
         }
-        Ok(ValidOptions(*self))
+        Ok(ValidOptions {
+            options: *self,
+            cancel: CancelToken::new(),
+        })
     }
 }
 
-/// [`Options`] that passed [`Options::check`].
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+/// [`Options`] that passed [`Options::check`], with the token that stops the experiment.
+#[derive(Clone, Debug, Serialize)]
 #[serde(transparent)]
-pub struct ValidOptions(Options);
+pub struct ValidOptions {
+    options: Options,
+    #[serde(skip)]
+    cancel: CancelToken,
+}
+
+impl ValidOptions {
+    /// The same options, stopped by `token`: once it is cancelled every training run and
+    /// `settle` of the experiment stops at its next stop and the experiment returns
+    /// [`labelnoise_core::Error::Cancelled`] (a front end's Ctrl-C).
+    pub fn cancel_on(self, token: CancelToken) -> Self {
+        ValidOptions {
+            cancel: token,
+            ..self
+        }
+    }
+
+    /// The token that stops the experiment.
+    pub fn cancel(&self) -> &CancelToken {
+        &self.cancel
+    }
+}
 
 impl std::ops::Deref for ValidOptions {
     type Target = Options;
     fn deref(&self) -> &Options {
-        &self.0
+        &self.options
     }
 }
 

@@ -35,7 +35,7 @@ use serde_json::json;
 
 use labelnoise_core::data::Dataset;
 use labelnoise_core::error::{Error, Result};
-use labelnoise_core::train::{metrics, TrainConfig};
+use labelnoise_core::train::{metrics, CancelToken, TrainConfig};
 
 use crate::common::{
     data_series, fig1_data, fig1_data_points, figure, grid, project_to_manifold, sample, shape_of,
@@ -156,6 +156,7 @@ fn run_one(
     steps: u64,
     points: usize,
     xs: &[f64],
+    cancel: &CancelToken,
 ) -> Result<Run> {
     let net = setup.init(seed, false)?;
     let lambda = multiple * setup.lr * setup.noise * setup.noise;
@@ -168,7 +169,8 @@ fn run_one(
     // Measured at each snapshot, against the training loop's own time (measurements
     // not counted); the last snapshot is the last step.
     let mut seconds = 0.0;
-    let outcome = train_with_pauses(net, data, &cfg, &snapshot_steps(steps, points), |run| {
+    let pauses = snapshot_steps(steps, points);
+    let outcome = train_with_pauses(net, data, &cfg, &pauses, cancel, |run| {
         let step = run.step();
         seconds = run.training_seconds();
         let net = run.network();
@@ -253,6 +255,7 @@ pub fn run(opts: &ValidOptions) -> Result<Explicit> {
                 steps_for(eff, if m > 1.0 { 3.0 } else { 1.0 }),
                 points,
                 &xs,
+                opts.cancel(),
             )
         })
         .collect::<Result<_>>()?;

@@ -17,7 +17,7 @@ use labelnoise_core::data::Dataset;
 use labelnoise_core::error::Result;
 use labelnoise_core::shape::ShapeOptions;
 use labelnoise_core::stability::Verdict;
-use labelnoise_core::train::metrics;
+use labelnoise_core::train::{metrics, CancelToken};
 
 use crate::common::{
     fig1_data, figure, functions_with_data, grid, max_pairwise_sup, project_to_manifold, sample,
@@ -82,6 +82,7 @@ pub fn final_run(
     noise: f64,
     freeze_hidden: bool,
     xs: &[f64],
+    cancel: &CancelToken,
 ) -> Result<FinalRun> {
     let steps = if noise > 0.0 {
         setup.noise_steps
@@ -99,7 +100,7 @@ pub fn final_run(
     };
     let mid = steps / 3;
     let mut midway = None;
-    let net = crate::common::train_with_snapshots(net, data, &cfg, &[mid], |step, net| {
+    let net = crate::common::train_with_snapshots(net, data, &cfg, &[mid], cancel, |step, net| {
         if step == mid && mid > 0 {
             let (proj, _) = project_to_manifold(net, data, 50, 1e-12)?;
             let a = analyze(&proj, data, &opts)?;
@@ -133,17 +134,18 @@ pub fn final_run(
     })
 }
 
-/// Runs `seeds` with noise σ in parallel.
+/// Runs `seeds` with noise σ in parallel (stopped by `cancel`).
 pub fn runs(
     setup: &Setup,
     data: &Dataset,
     seeds: &[u64],
     noise: f64,
     xs: &[f64],
+    cancel: &CancelToken,
 ) -> Result<Vec<FinalRun>> {
     seeds
         .par_iter()
-        .map(|&s| final_run(setup, data, s, noise, false, xs))
+        .map(|&s| final_run(setup, data, s, noise, false, xs, cancel))
         .collect()
 }
 
@@ -192,8 +194,8 @@ pub fn run(opts: &ValidOptions) -> Result<Fig1> {
     let data = fig1_data();
     let (lo, hi) = x_range(&data);
     let xs = grid(lo - 0.25, hi + 0.25, GRID_POINTS);
-    let plain = runs(&setup, &data, &seeds(5), 0.0, &xs)?;
-    let noise = runs(&setup, &data, &seeds(10), setup.noise, &xs)?;
+    let plain = runs(&setup, &data, &seeds(5), 0.0, &xs, opts.cancel())?;
+    let noise = runs(&setup, &data, &seeds(10), setup.noise, &xs, opts.cancel())?;
     let spread_plain = spread(&plain, &xs, lo, hi);
     let spread_noise = spread(&noise, &xs, lo, hi);
     let min = noise.first().map_or(0, |r| r.shape.min_convexity_changes);

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use labelnoise_core::data::Dataset;
 use labelnoise_core::error::Result;
-use labelnoise_core::train::metrics;
+use labelnoise_core::train::{metrics, CancelToken};
 
 use crate::common::{
     data_series, fig1_data, fig1_data_points, figure, grid, interpolant_length,
@@ -79,12 +79,13 @@ pub fn trajectory(
     freeze_hidden: bool,
     points: usize,
     xs: &[f64],
+    cancel: &CancelToken,
 ) -> Result<Trajectory> {
     let net = setup.init(seed, freeze_hidden)?;
     let cfg = setup.config(seed, noise, steps);
     let at = snapshot_steps(steps, points);
     let mut snapshots = Vec::with_capacity(at.len());
-    train_with_snapshots(net, data, &cfg, &at, |step, net| {
+    train_with_snapshots(net, data, &cfg, &at, cancel, |step, net| {
         let m = metrics(net, data, step)?;
         let (proj, p) = project_to_manifold(net, data, 50, 1e-12)?;
         let (shape, _) = shape_of(&proj, data, setup.jump_threshold)?;
@@ -174,7 +175,19 @@ pub fn run(opts: &ValidOptions) -> Result<Fig2> {
     let steps = setup.noise_steps;
     let mut both: Vec<Trajectory> = [0.0, setup.noise]
         .par_iter()
-        .map(|&s| trajectory(&setup, &data, seed, s, steps, false, points, &xs))
+        .map(|&s| {
+            trajectory(
+                &setup,
+                &data,
+                seed,
+                s,
+                steps,
+                false,
+                points,
+                &xs,
+                opts.cancel(),
+            )
+        })
         .collect::<Result<_>>()?;
     let noise = both.pop().expect("two runs");
     let plain = both.pop().expect("two runs");

@@ -49,7 +49,7 @@ use serde_json::json;
 
 use labelnoise_core::data::Dataset;
 use labelnoise_core::error::Result;
-use labelnoise_core::settle::{settle, SettleOptions};
+use labelnoise_core::settle::SettleOptions;
 use labelnoise_core::train::{CancelToken, Observer, Run, RunView, TrainRng};
 
 use crate::common::{
@@ -316,11 +316,12 @@ fn fit_with_restarts(
     data: &Dataset,
     setup: &Setup,
     seed: u64,
+    cancel: &CancelToken,
 ) -> Result<(labelnoise_core::Network, usize)> {
     let mut attempt = 0;
     loop {
         let s = seed + 1_000_000 * attempt as u64;
-        let net = train_until_fit(setup.init(s, false)?, data, setup, s)?;
+        let net = train_until_fit(setup.init(s, false)?, data, setup, s, cancel)?;
         attempt += 1;
         let fit = (0..data.len())
             .map(|i| (net.eval(data.x(i)) - data.y(i)).abs())
@@ -341,6 +342,7 @@ fn train_until_fit(
     data: &Dataset,
     setup: &Setup,
     seed: u64,
+    user: &CancelToken,
 ) -> Result<labelnoise_core::Network> {
     let cfg = setup.config(seed, 0.0, setup.plain_steps);
     let checks: Vec<u64> = (1..)
@@ -350,9 +352,13 @@ fn train_until_fit(
     let cancel = CancelToken::new();
     let run = Run::new(init, data.clone(), &measuring_only(&cfg))?
         .cancel_on(cancel.clone())
+        .cancel_on(user.clone())
         .pause_at(checks);
     let mut until_fit = StopOnFit { data, cancel };
     let outcome = run.execute(&mut until_fit)?;
+    if user.is_cancelled() {
+        return Err(labelnoise_core::error::Error::Cancelled);
+    }
     check_finished(&outcome, &cfg)?;
     Ok(outcome.network)
 }
@@ -392,7 +398,14 @@ pub const FIT_TOL: f64 = 1e-6;
 pub const FIT_CHECK: u64 = 100_000;
 
 /// Runs one (k, n, draw) cell: every method.
-pub fn draw(setup: &Setup, pieces: usize, size: usize, d: usize, test: &[f64]) -> Result<Draw> {
+pub fn draw(
+    setup: &Setup,
+    pieces: usize,
+    size: usize,
+    d: usize,
+    test: &[f64],
+    cancel: &CancelToken,
+) -> Result<Draw> {
     let target = PiecewiseLinear::random_target(pieces, &mut TrainRng::new(target_seed(pieces, d)));
     let seed = seed_of(pieces, size, d);
     let mut rng = TrainRng::new(seed);
@@ -406,7 +419,7 @@ pub fn draw(setup: &Setup, pieces: usize, size: usize, d: usize, test: &[f64]) -
     let data = Dataset::new(1, xs.clone(), ys, "generalization")?;
     let truth: Vec<f64> = test.iter().map(|&x| target.eval(x)).collect();
 
-    let (plain, attempts) = fit_with_restarts(&data, setup, seed)?;
+    let (plain, attempts) = fit_with_restarts(&data, setup, seed, cancel)?;
     // Label noise and settle both start from the plain fit: the comparison is between
     // where the same interpolant goes with and without the slow phase.
     let noise = crate::common::train_with_snapshots(
@@ -414,18 +427,20 @@ pub fn draw(setup: &Setup, pieces: usize, size: usize, d: usize, test: &[f64]) -
         &data,
         &setup.config(seed, setup.noise, setup.noise_steps),
         &[],
+        cancel,
         |_, _| Ok(()),
     )?;
     let (plain_proj, _) = project_to_manifold(&plain, &data, 50, 1e-12)?;
     // A failure of the linear algebra inside settle (an SVD that does not converge) is
     // recorded as its outcome, and the start is tested in its place.
-    let (settled_net, settle_outcome) = match settle(
+    let (settled_net, settle_outcome) = match crate::common::settle_or_cancelled(
         &plain_proj,
         &data,
         &SettleOptions {
             max_iter: SETTLE_MAX_ITER,
             ..SettleOptions::default()
         },
+        cancel,
     ) {
         Ok(r) => (r.network, r.outcome.name().to_string()),
         Err(labelnoise_core::error::Error::Linalg(_)) => {
@@ -511,7 +526,7 @@ pub fn run(opts: &ValidOptions) -> Result<Generalization> {
     tasks.sort_by_key(|&(_, n, _)| std::cmp::Reverse(n));
     let mut runs: Vec<Draw> = tasks
         .par_iter()
-        .map(|&(k, n, d)| draw(&setup, k, n, d, &test))
+        .map(|&(k, n, d)| draw(&setup, k, n, d, &test, opts.cancel()))
         .collect::<Result<_>>()?;
     runs.sort_by_key(|r| (r.pieces, r.size, r.draw));
 

@@ -192,7 +192,7 @@ pub fn run(opts: &ValidOptions) -> Result<Lemma5> {
             let mut acc = vec![0.0; r * r];
             let mut count = 0u64;
             let mut d = vec![0.0; p];
-            train_with_snapshots(net.clone(), &data, &cfg, &pauses, |t, at| {
+            train_with_snapshots(net.clone(), &data, &cfg, &pauses, opts.cancel(), |t, at| {
                 if t <= burn_in {
                     return Ok(());
                 }

@@ -149,7 +149,7 @@ pub fn run(opts: &ValidOptions) -> Result<Lemma6> {
                 seed,
                 ..TrainConfig::default()
             };
-            let end = train_to_end(net.clone(), &data, &cfg)?.network;
+            let end = train_to_end(net.clone(), &data, &cfg, opts.cancel())?.network;
             let d: Vec<f64> = end
                 .params()
                 .iter()

@@ -56,6 +56,7 @@ pub fn run(opts: &ValidOptions) -> Result<OneLayer> {
                 frozen,
                 points,
                 &xs,
+                opts.cancel(),
             )
         })
         .collect::<Result<_>>()?;

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::plot::render;
 use crate::report::{html, markdown, RenderedFigure, Section};
-use crate::{Claim, ClaimKind, Error, Experiment, Options};
+use crate::{Claim, ClaimKind, Error, Experiment, Options, ValidOptions};
 
 /// Progress of [`run_experiments`], for a caller that shows it (the library never
 /// prints).
@@ -60,11 +60,10 @@ pub struct RunSummary {
 pub fn run_experiments(
     label: &str,
     experiments: &[&dyn Experiment],
-    opts: &Options,
+    opts: &ValidOptions,
     dir: &Path,
     progress: &mut dyn Progress,
 ) -> crate::Result<RunSummary> {
-    let valid = opts.check()?;
     std::fs::create_dir_all(dir).map_err(|source| labelnoise_core::Error::Write {
         file: dir.display().to_string(),
         source,
@@ -74,9 +73,12 @@ pub fn run_experiments(
     let mut results = Vec::new();
     for exp in experiments {
         let name = exp.name();
+        if opts.cancel().is_cancelled() {
+            return Err(labelnoise_core::Error::Cancelled.into());
+        }
         progress.started(name, opts);
         let t = Instant::now();
-        let report = exp.run(&valid)?;
+        let report = exp.run(opts)?;
         let wall = t.elapsed().as_secs_f64();
         let mut figures = Vec::new();
         for f in report.figures {

@@ -32,12 +32,13 @@ use serde_json::json;
 use labelnoise_core::analysis::{analyze, AnalyzeOptions};
 use labelnoise_core::data::Dataset;
 use labelnoise_core::error::Result;
-use labelnoise_core::settle::{settle, SettleOptions};
+use labelnoise_core::settle::SettleOptions;
 use labelnoise_core::shape::ShapeOptions;
+use labelnoise_core::train::CancelToken;
 
 use crate::common::{
-    data_series, fig1_data, figure, grid, median, project_to_manifold, sample, setup_text,
-    shape_of, sup_distance, train_to_end, x_range, Setup, Shape,
+    data_series, fig1_data, figure, grid, median, project_to_manifold, sample, settle_or_cancelled,
+    setup_text, shape_of, sup_distance, train_to_end, x_range, Setup, Shape,
 };
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
 use crate::{Claim, Report, ValidOptions};
@@ -156,13 +157,21 @@ fn end_of_sgd(
     })
 }
 
-fn pair(name: &str, data: &Dataset, setup: &Setup, seed: u64, xs: &[f64]) -> Result<Pair> {
+fn pair(
+    name: &str,
+    data: &Dataset,
+    setup: &Setup,
+    seed: u64,
+    xs: &[f64],
+    cancel: &CancelToken,
+) -> Result<Pair> {
     let init = setup.init(seed, false)?;
     let plain = crate::common::train_with_snapshots(
         init,
         data,
         &setup.config(seed, 0.0, setup.plain_steps),
         &[],
+        cancel,
         |_, _| Ok(()),
     )?;
     let (start, _) = project_to_manifold(&plain, data, 50, 1e-12)?;
@@ -170,7 +179,7 @@ fn pair(name: &str, data: &Dataset, setup: &Setup, seed: u64, xs: &[f64]) -> Res
 
     let cfg = setup.config(seed, setup.noise, setup.noise_steps);
     let t = Instant::now();
-    let sgd_end = train_to_end(plain, data, &cfg)?.network;
+    let sgd_end = train_to_end(plain, data, &cfg, cancel)?.network;
     let sgd_seconds = t.elapsed().as_secs_f64();
     // The slow phase settle replaces is the documented one; a quick run times a third of
     // it (SGD's cost per step does not depend on how long it runs).
@@ -178,7 +187,7 @@ fn pair(name: &str, data: &Dataset, setup: &Setup, seed: u64, xs: &[f64]) -> Res
     let sgd = end_of_sgd(&sgd_end, data, setup, xs, sgd_seconds)?;
 
     let t = Instant::now();
-    let settled = settle(&start, data, &SettleOptions::default())?;
+    let settled = settle_or_cancelled(&start, data, &SettleOptions::default(), cancel)?;
     let settle_seconds = t.elapsed().as_secs_f64();
     let (shape, _) = shape_of(&settled.network, data, setup.jump_threshold)?;
     let settle_end = End {
@@ -235,7 +244,7 @@ pub fn run(opts: &ValidOptions) -> Result<SettleVsSgd> {
         .par_iter()
         .map(|&(name, data, s)| {
             let xs = &grids.iter().find(|g| g.0 == name).expect("grid").1;
-            pair(name, data, &setup, s, xs)
+            pair(name, data, &setup, s, xs, opts.cancel())
         })
         .collect::<Result<_>>()?;
     let claims = claims(&pairs);

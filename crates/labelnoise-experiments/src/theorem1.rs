@@ -86,8 +86,8 @@ pub fn run(opts: &ValidOptions) -> Result<Theorem1> {
     let n = if opts.quick { 20 } else { 40 };
     // Seeds 1001.. so these runs are independent of Figure 1's.
     let s: Vec<u64> = seeds(n).into_iter().map(|k| 1000 + k).collect();
-    let plain = runs(&setup, &data, &s, 0.0, &xs)?;
-    let noise = runs(&setup, &data, &s, setup.noise, &xs)?;
+    let plain = runs(&setup, &data, &s, 0.0, &xs, opts.cancel())?;
+    let noise = runs(&setup, &data, &s, setup.noise, &xs, opts.cancel())?;
     let frac = |rs: &[FinalRun]| {
         rs.iter().filter(|r| r.shape.theorem1).count() as f64 / rs.len().max(1) as f64
     };

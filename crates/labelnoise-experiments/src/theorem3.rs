@@ -21,7 +21,7 @@ use serde_json::json;
 use labelnoise_core::data::Dataset;
 use labelnoise_core::error::{Error, Result};
 use labelnoise_core::network::{Architecture, Network};
-use labelnoise_core::train::{init_network, TrainConfig};
+use labelnoise_core::train::{init_network, CancelToken, TrainConfig};
 use labelnoise_core::units::{
     logistic_stationary_h, tanh_stationary_h_sq, unit_report, UnitOptions,
 };
@@ -209,7 +209,13 @@ fn units_at(
     ))
 }
 
-fn run_one(setup: &Setup, act: Activation, noise: f64, seed: u64) -> Result<Run> {
+fn run_one(
+    setup: &Setup,
+    act: Activation,
+    noise: f64,
+    seed: u64,
+    cancel: &CancelToken,
+) -> Result<Run> {
     let t0 = Instant::now();
     let data = setup.data()?;
     let steps = match act {
@@ -226,7 +232,8 @@ fn run_one(setup: &Setup, act: Activation, noise: f64, seed: u64) -> Result<Run>
     };
     let mut history = Vec::new();
     let mut reps = Vec::new();
-    let end = train_with_snapshots(net, &data, &cfg, &snapshot_steps(steps, 80), |t, at| {
+    let pauses = snapshot_steps(steps, 80);
+    let end = train_with_snapshots(net, &data, &cfg, &pauses, cancel, |t, at| {
         let (u, rep) = units_at(at, &data, setup, t)?;
         history.push(u);
         reps.push(rep);
@@ -241,7 +248,7 @@ fn run_one(setup: &Setup, act: Activation, noise: f64, seed: u64) -> Result<Run>
         steps: SETTLE_STEPS,
         ..cfg
     };
-    let settled_net = train_to_end(end, &data, &settle_cfg)?.network;
+    let settled_net = train_to_end(end, &data, &settle_cfg, cancel)?.network;
     let (settled, _) = units_at(&settled_net, &data, setup, steps + SETTLE_STEPS)?;
     let theorem3_from = history
         .iter()
@@ -345,7 +352,7 @@ pub fn run(opts: &ValidOptions) -> Result<Theorem3> {
     }
     let runs: Vec<Run> = jobs
         .par_iter()
-        .map(|&(act, noise, s)| run_one(&setup, act, noise, s))
+        .map(|&(act, noise, s)| run_one(&setup, act, noise, s, opts.cancel()))
         .collect::<Result<_>>()?;
     let pick = |act: Activation, plain: bool| -> Vec<Run> {
         runs.iter()

@@ -296,6 +296,7 @@ pub fn arm_run(
     seed: u64,
     min_cc: usize,
     xs: &[f64],
+    user: &CancelToken,
 ) -> Result<ArmRun> {
     let every = scheme.pause_every.max(1);
     let target = target_data(data, scheme.shift)?;
@@ -305,6 +306,7 @@ pub fn arm_run(
     let pauses: Vec<u64> = (1..=scheme.max_steps / every).map(|k| k * every).collect();
     let run = Run::new(net, data.clone(), &measuring_only(&cfg))?
         .cancel_on(cancel.clone())
+        .cancel_on(user.clone())
         .pause_at(pauses);
     let mut watch = Watch {
         data: &target,
@@ -320,6 +322,9 @@ pub fn arm_run(
     let outcome = run.execute(&mut watch)?;
     if let Some(e) = watch.error {
         return Err(e);
+    }
+    if user.is_cancelled() {
+        return Err(labelnoise_core::error::Error::Cancelled);
     }
     check_finished(&outcome, &cfg)?;
     let (proj, p) = project_to_manifold(&outcome.network, &target, 50, 1e-12)?;
@@ -435,7 +440,9 @@ pub fn run(opts: &ValidOptions) -> Result<TwoCopies> {
     jobs.sort_by_key(|&(a, _)| std::cmp::Reverse(schemes[a].max_steps));
     let done: Vec<((usize, u64), ArmRun)> = jobs
         .par_iter()
-        .map(|&(a, s)| arm_run(&setup, &data, &schemes[a], s, min_cc, &xs).map(|r| ((a, s), r)))
+        .map(|&(a, s)| {
+            arm_run(&setup, &data, &schemes[a], s, min_cc, &xs, opts.cancel()).map(|r| ((a, s), r))
+        })
         .collect::<Result<_>>()?;
     let arms: Vec<Arm> = schemes
         .into_iter()

@@ -7,8 +7,9 @@
 
 use std::path::Path;
 
+use labelnoise_core::train::CancelToken;
 use labelnoise_experiments::{
-    find, run_experiments, Claim, NoProgress, Options, Progress, REGISTRY,
+    find, run_experiments, Claim, NoProgress, Options, Progress, ValidOptions, REGISTRY,
 };
 use serde_json::Value;
 
@@ -16,7 +17,11 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn tiny(steps_scale: f64) -> Options {
+fn tiny(steps_scale: f64) -> ValidOptions {
+    unchecked(steps_scale).check().unwrap()
+}
+
+fn unchecked(steps_scale: f64) -> Options {
     Options {
         quick: true,
         steps_scale,
@@ -409,15 +414,49 @@ fn several_experiments_share_one_summary_and_report() {
 }
 
 #[test]
-fn a_bad_step_scale_is_refused_before_anything_is_written() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("bad");
+fn a_bad_step_scale_is_refused_by_check() {
     for bad in [0.0, -1.0, f64::NAN] {
-        let err = run_experiments("x", &[REGISTRY[0]], &tiny(bad), &dir, &mut NoProgress)
-            .unwrap_err()
-            .to_string();
+        let err = unchecked(bad).check().unwrap_err().to_string();
         assert!(err.contains("steps_scale"), "{err}");
-        assert!(!dir.exists());
+    }
+}
+
+/// Python's Ctrl-C: a token cancelled while `reproduce all --quick` runs (about 90 s of
+/// training when left alone) stops it with `Error::Cancelled` at the running runs' next
+/// stop, and no summary or report is written.
+#[test]
+fn a_cancelled_token_stops_every_experiment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("all");
+    let token = CancelToken::new();
+    let opts = Options::new(true).check().unwrap().cancel_on(token.clone());
+    let canceller = {
+        let token = token.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            token.cancel();
+        })
+    };
+    let start = std::time::Instant::now();
+    let err = run_experiments("all", REGISTRY, &opts, &dir, &mut NoProgress).unwrap_err();
+    let seconds = start.elapsed().as_secs_f64();
+    canceller.join().unwrap();
+    assert!(
+        matches!(
+            err,
+            labelnoise_experiments::Error::Core(labelnoise_core::Error::Cancelled)
+        ),
+        "{err}"
+    );
+    assert!(!dir.join("summary.json").exists() && !dir.join("report.md").exists());
+    eprintln!("reproduce all --quick stopped {seconds:.2} s after the start (cancelled at 0.3 s)");
+    // Each experiment also stops on its own: a token cancelled before the start.
+    for exp in REGISTRY {
+        let cancelled = CancelToken::new();
+        cancelled.cancel();
+        let opts = Options::new(true).check().unwrap().cancel_on(cancelled);
+        let err = exp.run(&opts).err().map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("cancelled"), "{}", exp.name());
     }
 }
 

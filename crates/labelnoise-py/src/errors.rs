@@ -24,14 +24,17 @@ pub enum Failure {
 
 impl From<labelnoise_core::Error> for Failure {
     fn from(e: labelnoise_core::Error) -> Self {
-        Failure::Core(e)
+        match e {
+            labelnoise_core::Error::Cancelled => Failure::Interrupted,
+            e => Failure::Core(e),
+        }
     }
 }
 
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
         match e.downcast::<labelnoise_core::Error>() {
-            Ok(core) => Failure::Core(core),
+            Ok(core) => Failure::from(core),
             Err(other) => Failure::Other(other),
         }
     }
@@ -40,7 +43,7 @@ impl From<anyhow::Error> for Failure {
 impl From<labelnoise_experiments::Error> for Failure {
     fn from(e: labelnoise_experiments::Error) -> Self {
         match e {
-            labelnoise_experiments::Error::Core(core) => Failure::Core(core),
+            labelnoise_experiments::Error::Core(core) => Failure::from(core),
             other => Failure::Other(anyhow::Error::new(other)),
         }
     }

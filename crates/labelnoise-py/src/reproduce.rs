@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use labelnoise_core::files::{check_output_dir, DirLock};
+use labelnoise_core::train::CancelToken;
 use labelnoise_experiments::{find, run_experiments, Experiment, NoProgress, Options, REGISTRY};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -51,9 +52,15 @@ pub fn reproduce(
         // One writer per output directory, held until the report is written.
         let lock = DirLock::acquire(&dir).map_err(|e| core_error(&e))?;
         let label = name.to_string();
-        let opts = Options::new(quick);
+        let cancel = CancelToken::new();
+        let opts = Options::new(quick)
+            .check()
+            .map_err(|e| core_error(&e))?
+            .cancel_on(cancel.clone());
         let run_dir = dir.clone();
-        run_blocking(py, None, move || {
+        // Ctrl-C cancels the token: the experiment running stops at its runs' next stop
+        // and nothing more is written.
+        run_blocking(py, Some(cancel), move || {
             let _lock = lock;
             run_experiments(&label, &list, &opts, &run_dir, &mut NoProgress)
                 .map(|_| ())

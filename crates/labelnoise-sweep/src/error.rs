@@ -47,7 +47,9 @@ impl SweepError {
             SweepError::File { .. } | SweepError::Option { .. } | SweepError::Directory { .. } => {
                 true
             }
-            SweepError::Core(labelnoise_core::Error::Write { .. }) => false,
+            SweepError::Core(
+                labelnoise_core::Error::Write { .. } | labelnoise_core::Error::Cancelled,
+            ) => false,
             SweepError::Core(_) => true,
             SweepError::Figure(_) => false,
         }

@@ -161,7 +161,7 @@ pub struct Run {
     rows: Vec<Metrics>,
     checkpoint_every: u64,
     dir: Option<RunDir>,
-    cancel: CancelToken,
+    cancel: Vec<CancelToken>,
     pauses: Vec<u64>,
     resumed: Option<ResumePoint>,
 }
@@ -180,7 +180,7 @@ impl Run {
             rows: Vec::new(),
             checkpoint_every: 0,
             dir: None,
-            cancel: CancelToken::new(),
+            cancel: Vec::new(),
             pauses: Vec::new(),
             resumed: None,
         })
@@ -212,7 +212,7 @@ impl Run {
             rows: checkpoint.metrics,
             checkpoint_every: 0,
             dir: None,
-            cancel: CancelToken::new(),
+            cancel: Vec::new(),
             pauses: Vec::new(),
             resumed: None,
         })
@@ -269,9 +269,11 @@ impl Run {
         self
     }
 
-    /// Stops the run when `token` is set.
+    /// Stops the run when `token` is set. May be given more than once: any one of the
+    /// tokens stops it (an experiment's own stop on a failed measurement, and the user's
+    /// Ctrl-C).
     pub fn cancel_on(mut self, token: CancelToken) -> Self {
-        self.cancel = token;
+        self.cancel.push(token);
         self
     }
 
@@ -352,7 +354,7 @@ impl Run {
                 trainer.step(),
             );
             for stop in stops {
-                if cancel.is_cancelled() {
+                if cancel.iter().any(CancelToken::is_cancelled) {
                     cancelled = true;
                     break;
                 }

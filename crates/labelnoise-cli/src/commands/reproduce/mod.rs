@@ -91,7 +91,7 @@ pub fn run(args: &ReproduceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         // clap admits only the registry's names and `all`.
         None => REGISTRY.to_vec(),
     };
-    let opts = Options::new(args.quick);
+    let opts = Options::new(args.quick).check()?;
     let dir = Path::new(&args.out);
     check_output_dir(dir, "--out", args.force)?;
     // One writer per output directory, held until the report is written.
