@@ -1,4 +1,4 @@
-//! SIGTERM and SIGINT stop `train`, `resume` and `sweep` gracefully: the runs write a
+//! SIGTERM and SIGINT stop `train`, `resume`, `sweep` and `reproduce` gracefully: the runs write a
 //! checkpoint and their results so far, the command says so in one line and exits with
 //! 128 + the signal's number (see `src/signals.rs`). That a run resumed from such a
 //! checkpoint ends bit-identical to an uninterrupted one is
@@ -181,5 +181,35 @@ seed = { from = 0, count = 2 }
     for p in points {
         assert!(p.join("checkpoint.json").exists(), "{}", p.display());
         assert_eq!(json(&p.join("summary.json"))["cancelled"], true);
+    }
+}
+
+/// `reproduce` stops within a moment of SIGINT or SIGTERM (the experiments' runs stop at
+/// their next stop), exits with 130 or 143, and writes no report.
+#[test]
+fn sigint_and_sigterm_stop_reproduce_without_a_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (signal, status) in [("INT", 130), ("TERM", 143)] {
+        let out = tmp.path().join(format!("r-{signal}"));
+        let mut child = labelnoise()
+            .args(["reproduce", "all", "--quick", "--out"])
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The lock file appears once the directory is checked and the run has started.
+        wait_for(&out.join(".lock"), &mut child);
+        let sent = Instant::now();
+        let (code, stderr) = signal_and_wait(child, signal);
+        let after = sent.elapsed().as_secs_f64();
+        assert_eq!(code, status, "{stderr}");
+        assert!(
+            stderr.contains(&format!("stopped reproduce by SIG{signal}"))
+                && stderr.contains("no report written"),
+            "{stderr}"
+        );
+        assert!(!out.join("summary.json").exists() && !out.join("report.md").exists());
+        eprintln!("reproduce all --quick: exit {code} {after:.2} s after SIG{signal}");
     }
 }

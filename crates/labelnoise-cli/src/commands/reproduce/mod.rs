@@ -2,7 +2,8 @@
 //! `labelnoise_experiments::REGISTRY` (or all of them), which draws its figures (PNG and
 //! SVG) and writes `summary.json` (every claim with a boolean `pass`), `report.md` and
 //! `report.html`. Prints one line per claim; exits with status 1 when a claim of the
-//! paper fails, naming the failing claims.
+//! paper fails, naming the failing claims. SIGINT or SIGTERM stops it within a moment,
+//! writes no report and exits with 130 or 143 (`crate::signals`).
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -10,6 +11,8 @@ use std::path::Path;
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::Args;
 use labelnoise_core::files::{check_output_dir, DirLock};
+
+use crate::signals::Stop;
 use labelnoise_experiments::{
     find, run_experiments, Claim, Experiment, Options, Progress, REGISTRY,
 };
@@ -91,14 +94,27 @@ pub fn run(args: &ReproduceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         // clap admits only the registry's names and `all`.
         None => REGISTRY.to_vec(),
     };
-    let opts = Options::new(args.quick).check()?;
     let dir = Path::new(&args.out);
     check_output_dir(dir, "--out", args.force)?;
+    // SIGINT and SIGTERM stop the running experiment at its runs' next stop.
+    let stop = Stop::install()?;
+    let opts = Options::new(args.quick).check()?.cancel_on(stop.token());
     // One writer per output directory, held until the report is written.
     let _lock = DirLock::acquire(dir)?;
     let mut spinner = Spinner { bar: None, out };
     let result = run_experiments(&args.name, &experiments, &opts, dir, &mut spinner);
     spinner.clear();
+    if let Err(labelnoise_experiments::Error::Core(labelnoise_core::Error::Cancelled)) = &result {
+        if let Some(e) = stop.interrupted(
+            "stopped reproduce".to_string(),
+            format!(
+                "no report written to {} (figures of finished experiments kept); run it again",
+                dir.display()
+            ),
+        ) {
+            return Err(e.into());
+        }
+    }
     let summary = result?;
     writeln!(
         out,
