@@ -286,7 +286,20 @@ impl PiecewiseLinear {
     /// The piecewise-linear form of `net`, or `None` unless `net` has input dimension 1
     /// and every hidden layer is relu or identity. Missing biases and a missing skip unit
     /// are 0; frozen or trainable makes no difference to the function.
+    ///
+    /// The walk costs about one pass over the hidden weights per region, and a deep
+    /// wide network can have very many regions (a random 1→1000→1000→1000 network has
+    /// tens of thousands): see [`from_network_within`](Self::from_network_within) for a
+    /// bounded walk.
     pub fn from_network(net: &Network) -> Option<Self> {
+        Self::from_network_within(net, f64::INFINITY).and_then(Result::ok)
+    }
+
+    /// [`from_network`](Self::from_network) that gives up once the walk has cost more
+    /// than `max_work` (regions walked × weights of the hidden layers): `Some(Err(n))`
+    /// then, where `n` is the number of regions walked when it stopped. Checked by
+    /// `tests/piecewise.rs::a_bounded_walk_gives_up_on_a_wide_deep_network`.
+    pub fn from_network_within(net: &Network, max_work: f64) -> Option<Result<Self, usize>> {
         if net.input_dim() != 1 {
             return None;
         }
@@ -301,7 +314,9 @@ impl PiecewiseLinear {
             .skip()
             .and_then(|s| s.weight.first().copied())
             .unwrap_or(0.0);
-        Some(Self::walk(&Walker { hidden, out, skip }))
+        let weights: usize = hidden.iter().map(|l| l.weight.len() + l.out_dim).sum();
+        let max_regions = max_work / weights.max(1) as f64;
+        Some(Self::walk(&Walker { hidden, out, skip }, max_regions))
     }
 
     /// Whether `net` is a network [`from_network`](Self::from_network) accepts that has
@@ -318,7 +333,7 @@ impl PiecewiseLinear {
                 .any(|l| l.activation == Activation::Relu)
     }
 
-    fn walk(w: &Walker<'_>) -> Self {
+    fn walk(w: &Walker<'_>, max_regions: f64) -> Result<Self, usize> {
         let mut regions = Vec::new();
         let mut breakpoints = Vec::new();
         let mut t = None;
@@ -340,6 +355,9 @@ impl PiecewiseLinear {
                     .sum(),
             });
             let Some(x) = next else { break };
+            if regions.len() as f64 >= max_regions {
+                return Err(regions.len());
+            }
             let new = w.state_at(Some(x));
             let mut switches = Vec::new();
             for (layer, (old, now)) in state.layers.iter().zip(&new.layers).enumerate() {
@@ -365,10 +383,10 @@ impl PiecewiseLinear {
             state = new;
             t = Some(x);
         }
-        PiecewiseLinear {
+        Ok(PiecewiseLinear {
             regions,
             breakpoints,
-        }
+        })
     }
 
     /// The regions (maximal intervals of constant activation pattern), left to right.

@@ -397,3 +397,48 @@ fn other_networks_have_no_piecewise_form() {
     assert_eq!(pw.regions().len(), 1);
     assert!((pw.eval(0.7) - lin.eval(&[0.7])).abs() < 1e-15);
 }
+
+/// The bounded walk: the same regions as the full walk when the budget suffices, and a
+/// quick `Err(regions walked)` on a random 1→1000→1000→1000 network, whose full walk
+/// (tens of thousands of regions, each a pass over 2·10⁶ weights) would take minutes; the
+/// shape report is then left out rather than stalling `analyze` or a metrics row.
+#[test]
+fn a_bounded_walk_gives_up_on_a_wide_deep_network() {
+    let net = depth3();
+    let full = PiecewiseLinear::from_network(&net).unwrap();
+    let weights: usize = net
+        .hidden_layers()
+        .iter()
+        .map(|l| l.weight.len() + l.out_dim)
+        .sum();
+    let exact = (full.regions().len() * weights) as f64;
+    assert_eq!(
+        PiecewiseLinear::from_network_within(&net, exact).unwrap(),
+        Ok(full.clone())
+    );
+    assert_eq!(
+        PiecewiseLinear::from_network_within(&net, exact - weights as f64).unwrap(),
+        Err(full.regions().len() - 1)
+    );
+
+    let arch = labelnoise_core::network::Architecture {
+        input_dim: 1,
+        hidden: vec![1000, 1000, 1000],
+        activation: Activation::Relu,
+        hidden_bias: true,
+        output_bias: true,
+        skip: true,
+        frozen_layers: vec![],
+        frozen_skip: false,
+    };
+    let wide = labelnoise_core::train::init_network(&arch, 0, 1.0).unwrap();
+    let walked =
+        PiecewiseLinear::from_network_within(&wide, labelnoise_core::shape::MAX_SHAPE_WORK)
+            .unwrap()
+            .unwrap_err();
+    assert!((1..=501).contains(&walked), "{walked}");
+    let data = Dataset::new(1, vec![-1.0, 0.0, 1.0], vec![0.0, 1.0, 0.0], "t").unwrap();
+    assert!(network_shape_report(&wide, &data, &ShapeOptions::default())
+        .unwrap()
+        .is_none());
+}

@@ -46,7 +46,7 @@ mod report;
 
 pub use crate::curve::{curve_length_of, pieces_curve_length, Piece};
 pub use colinear::ColinearTriple;
-pub use network::{network_shape_report, piecewise_shape_report};
+pub use network::{network_shape_report, piecewise_shape_report, MAX_SHAPE_WORK};
 pub use one_layer::{shape_report, ReluUnits};
 pub use report::{Kink, ShapeOptions, ShapeReport};
 
