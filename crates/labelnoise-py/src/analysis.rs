@@ -142,6 +142,7 @@ pub fn options(
             jump_threshold: jump_threshold.unwrap_or(d.shape.jump_threshold),
             fit_tol: tolerances.fit,
             on_point_tol: kink_tol.unwrap_or(d.shape.on_point_tol),
+            ..d.shape
         },
         units: UnitOptions {
             tol: unit_tol.unwrap_or(d.units.tol),

@@ -217,6 +217,17 @@ pub fn grid_points(p: usize) -> usize {
     (10_000_000 / p.max(1)).clamp(64, GRID_POINTS)
 }
 
+/// The shape options of a frame and of a verdict: the default tolerances, and at most
+/// 2·10⁷ of work (about 20 ms) on the exact walk of a deep network, so that a frame of a
+/// large deep network leaves its kinks out instead of stalling (the default budget,
+/// 10⁹, is for `analyze` and metrics rows).
+fn frame_shape_options() -> ShapeOptions {
+    ShapeOptions {
+        max_walk_work: 2e7,
+        ..ShapeOptions::default()
+    }
+}
+
 /// Everything a frame shows about one network.
 fn measure(net: &Network, data: &Dataset, grid: &[f64]) -> PanelFrame {
     let f: Vec<f32> = grid.iter().map(|&x| net.eval(&[x]) as f32).collect();
@@ -234,7 +245,7 @@ fn measure(net: &Network, data: &Dataset, grid: &[f64]) -> PanelFrame {
         }
         Err(_) => (f64::NAN, f64::NAN),
     };
-    let shape: Option<ShapeReport> = network_shape_report(net, data, &ShapeOptions::default())
+    let shape: Option<ShapeReport> = network_shape_report(net, data, &frame_shape_options())
         .ok()
         .flatten();
     let (lo, hi) = data
@@ -313,7 +324,14 @@ fn live_verdict(net: &Network, data: &Dataset) -> Result<(&'static str, f64)> {
         return Ok(("not-interpolating", f64::NAN));
     }
     let (projected, _) = project_to_manifold(net, data, PROJECTION_MAX_ITER, PROJECTION_TOL)?;
-    let a = analyze(&projected, data, &AnalyzeOptions::default())?;
+    let a = analyze(
+        &projected,
+        data,
+        &AnalyzeOptions {
+            shape: frame_shape_options(),
+            ..AnalyzeOptions::default()
+        },
+    )?;
     Ok((
         verdict_name(a.verdict, a.nonsmooth.len()),
         a.null_reg_grad_norm,
@@ -423,7 +441,7 @@ impl Session {
         let min_convexity = network_shape_report(
             &self.plain.trainer.network(),
             &self.data,
-            &ShapeOptions::default(),
+            &frame_shape_options(),
         )
         .ok()
         .flatten()

@@ -19,6 +19,7 @@ pub fn options(args: &AnalyzeArgs) -> AnalyzeOptions {
             jump_threshold: args.jump_threshold,
             fit_tol: args.tolerances.fit_tol,
             on_point_tol: args.kink_tol,
+            ..ShapeOptions::default()
         },
         units: UnitOptions { tol: args.unit_tol },
     }

@@ -128,6 +128,7 @@ impl ValidSettleOptions {
             jump_threshold: self.0.jump_threshold,
             fit_tol: self.0.tolerances.fit,
             on_point_tol: self.0.kink_tol,
+            ..ShapeOptions::default()
         }
     }
 

@@ -63,8 +63,9 @@ pub const MAX_SHAPE_WORK: f64 = 1e9;
 
 /// The Theorem 1 shape report of any 1-D network whose hidden layers are relu or
 /// identity, with at least one relu layer; `Ok(None)` for other networks, and for a
-/// deep network whose exact walk would cost more than [`MAX_SHAPE_WORK`] (so that a
-/// metrics row, `analyze` or a browser frame never stalls on it).
+/// deep network whose exact walk would cost more than `opts.max_walk_work` (default
+/// [`MAX_SHAPE_WORK`]; so that a metrics row, `analyze` or a browser frame never stalls
+/// on it).
 ///
 /// One hidden relu layer goes through [`ReluUnits`] and [`shape_report`] (the paper's
 /// f(x) = Σ c_i relu(a_i x + b_i) + s x + b, kinks per unit); anything deeper through
@@ -82,7 +83,7 @@ pub fn network_shape_report(
     if !PiecewiseLinear::applies_to(net) {
         return Ok(None);
     }
-    match PiecewiseLinear::from_network_within(net, MAX_SHAPE_WORK) {
+    match PiecewiseLinear::from_network_within(net, opts.max_walk_work) {
         Some(Ok(f)) => piecewise_shape_report(&f, data, opts).map(Some),
         Some(Err(_)) | None => Ok(None),
     }

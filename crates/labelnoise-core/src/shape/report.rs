@@ -40,6 +40,11 @@ pub struct ShapeOptions {
     /// A kink within `on_point_tol` · (x_n − x_1) of a data point is on that point.
     /// Default 1e-9.
     pub on_point_tol: f64,
+    /// The most work (regions walked × hidden weights) spent on the exact walk of a
+    /// network with several hidden layers before its report is left out
+    /// ([`network_shape_report`](super::network_shape_report)). Default
+    /// [`MAX_SHAPE_WORK`](super::MAX_SHAPE_WORK) = 1e9, about a second.
+    pub max_walk_work: f64,
 }
 
 impl Default for ShapeOptions {
@@ -48,6 +53,7 @@ impl Default for ShapeOptions {
             jump_threshold: 1e-6,
             fit_tol: 1e-6,
             on_point_tol: 1e-9,
+            max_walk_work: super::MAX_SHAPE_WORK,
         }
     }
 }
