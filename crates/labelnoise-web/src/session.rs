@@ -986,6 +986,35 @@ mod tests {
         assert!((net.eval(&[x]) as f32 - plain.f[7]).abs() < 1e-4);
     }
 
+    /// A frame of a deep network whose exact walk exceeds the frame's budget leaves the
+    /// kinks and convexity changes out and still carries the function and the metrics;
+    /// a small deep network keeps them.
+    #[test]
+    fn a_large_deep_network_frames_without_its_kinks() {
+        let deep = |width| Settings {
+            width,
+            depth: 3,
+            lr: 1e-5,
+            output_init_scale: 1.0,
+            ..Settings::default()
+        };
+        let mut s = Session::new(deep(1000), preset_points("fig1").unwrap()).unwrap();
+        s.advance(1);
+        let ServerMessage::Frame { plain, grid, .. } = s.frame() else {
+            panic!("not a frame")
+        };
+        assert!(plain.convexity.is_none() && plain.kinks.is_empty());
+        assert!(plain.loss.is_finite() && plain.reg > 0.0);
+        assert_eq!(plain.f.len(), grid.len());
+        assert!(plain.f.iter().all(|v| v.is_finite()));
+        let mut s = Session::new(deep(8), preset_points("fig1").unwrap()).unwrap();
+        s.advance(1);
+        let ServerMessage::Frame { plain, .. } = s.frame() else {
+            panic!("not a frame")
+        };
+        assert!(plain.convexity.is_some() && !plain.kinks.is_empty());
+    }
+
     #[test]
     fn edits_keep_the_step_count_and_settings_restart_only_when_the_network_changes() {
         let mut s = Session::new(small(), preset_points("fig1").unwrap()).unwrap();
