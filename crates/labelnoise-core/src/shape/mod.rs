@@ -46,9 +46,9 @@ mod report;
 
 pub use crate::curve::{curve_length_of, pieces_curve_length, Piece};
 pub use colinear::ColinearTriple;
-pub use network::{network_shape_report, piecewise_shape_report, MAX_SHAPE_WORK};
+pub use network::{network_shape_report, piecewise_shape_report};
 pub use one_layer::{shape_report, ReluUnits};
-pub use report::{Kink, ShapeOptions, ShapeReport};
+pub use report::{Kink, ShapeOptions, ShapeReport, MAX_SHAPE_WORK};
 
 #[cfg(test)]
 mod tests;

@@ -55,16 +55,10 @@ pub fn piecewise_shape_report(
     report_from_parts(kinks, pieces, &|x| f.eval(x), data, opts)
 }
 
-/// The most work (regions walked × hidden weights, about 1 s) [`network_shape_report`]
-/// spends on the exact walk of a deep network ([`PiecewiseLinear::from_network_within`]).
-/// A 1→100→100→100 network (≈2·10⁴ weights) may have 5·10⁴ regions before the report is
-/// left out; a 1→1000→1000→1000 network (2·10⁶ weights) 500, which a random one exceeds.
-pub const MAX_SHAPE_WORK: f64 = 1e9;
-
 /// The Theorem 1 shape report of any 1-D network whose hidden layers are relu or
 /// identity, with at least one relu layer; `Ok(None)` for other networks, and for a
 /// deep network whose exact walk would cost more than `opts.max_walk_work` (default
-/// [`MAX_SHAPE_WORK`]; so that a metrics row, `analyze` or a browser frame never stalls
+/// [`super::MAX_SHAPE_WORK`]; so that a metrics row, `analyze` or a browser frame never stalls
 /// on it).
 ///
 /// One hidden relu layer goes through [`ReluUnits`] and [`shape_report`] (the paper's

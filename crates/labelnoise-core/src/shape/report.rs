@@ -29,6 +29,12 @@ pub struct Kink {
     pub data_point: Option<usize>,
 }
 
+/// The most work (regions walked × hidden weights, about 1 s) [`network_shape_report`](super::network_shape_report)
+/// spends on the exact walk of a deep network ([`crate::piecewise::PiecewiseLinear::from_network_within`]).
+/// A 1→100→100→100 network (≈2·10⁴ weights) may have 5·10⁴ regions before the report is
+/// left out; a 1→1000→1000→1000 network (2·10⁶ weights) 500, which a random one exceeds.
+pub const MAX_SHAPE_WORK: f64 = 1e9;
+
 /// The tolerances of [`shape_report`](super::shape_report).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ShapeOptions {
@@ -43,7 +49,7 @@ pub struct ShapeOptions {
     /// The most work (regions walked × hidden weights) spent on the exact walk of a
     /// network with several hidden layers before its report is left out
     /// ([`network_shape_report`](super::network_shape_report)). Default
-    /// [`MAX_SHAPE_WORK`](super::MAX_SHAPE_WORK) = 1e9, about a second.
+    /// [`MAX_SHAPE_WORK`] = 1e9, about a second.
     pub max_walk_work: f64,
 }
 
@@ -53,7 +59,7 @@ impl Default for ShapeOptions {
             jump_threshold: 1e-6,
             fit_tol: 1e-6,
             on_point_tol: 1e-9,
-            max_walk_work: super::MAX_SHAPE_WORK,
+            max_walk_work: MAX_SHAPE_WORK,
         }
     }
 }
