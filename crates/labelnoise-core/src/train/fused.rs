@@ -84,7 +84,7 @@ use super::noise::{copy_of, NoiseDist, Sampler, TrainRng};
 
 /// The skip unit as the kernel sees it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum SkipPlan {
+pub(crate) enum SkipPlan {
     None,
     Frozen(f64),
     Trainable(usize),
@@ -445,7 +445,7 @@ fn relu_unit<const NEXT: bool, const FLUSH: bool>(
 /// Partial-sum sets of the relu output sum: chunk k of eight units adds into set k mod 4,
 /// so four independent FMA chains run per step instead of one (with one set, the
 /// chain of m/8 dependent FMAs bounded the step at m = 256).
-const RELU_SETS: usize = 4;
+pub(super) const RELU_SETS: usize = 4;
 
 /// The relu output sum from the partial sums and the tail: per lane l, the four sets
 /// (S0_l + S1_l) + (S2_l + S3_l); then the tree ((l0+l4)+(l1+l5)) + ((l2+l6)+(l3+l7)); plus
@@ -634,6 +634,13 @@ impl Fused {
                 Vec::new()
             },
         })
+    }
+
+    /// Where a relu plan's parameters sit: (m, the output bias's index in θ, the skip
+    /// unit), or `None` for another activation. For the packed kernel (`super::packed`),
+    /// which trains several relu runs of one shape side by side.
+    pub(crate) fn relu_layout(&self) -> Option<(usize, Option<usize>, SkipPlan)> {
+        (self.act == Activation::Relu).then_some((self.m, self.out_bias, self.skip))
     }
 
     /// The output bias and skip of θ; `rest` is θ after the hidden layer's 3m values.

@@ -60,6 +60,7 @@ mod kernel;
 pub mod metrics;
 pub mod noise;
 pub mod outcome;
+pub mod packed;
 mod plan;
 pub mod run;
 pub mod run_dir;
@@ -275,8 +276,14 @@ impl Trainer {
                 end: target_step,
             }),
         };
-        match result {
-            Ok(()) => {
+        self.finish_call(target_step, result.err())
+    }
+
+    /// The step count and status after a call of the kernels towards `target_step`
+    /// that stopped early at `stopped` steps done (a residual not finite), or reached it.
+    fn finish_call(&mut self, target_step: u64, stopped: Option<u64>) -> RunStatus {
+        match stopped {
+            None => {
                 self.step = target_step;
                 if self.theta.iter().all(|v| v.is_finite()) {
                     RunStatus::Ok
@@ -285,7 +292,7 @@ impl Trainer {
                     RunStatus::Diverged { step: target_step }
                 }
             }
-            Err(step) => {
+            Some(step) => {
                 self.step = step;
                 self.diverged = Some(step);
                 RunStatus::Diverged { step }

@@ -107,6 +107,25 @@ impl TrainRng {
         TrainRng(rng)
     }
 
+    /// The generator's state as its four 64-bit words (s₀, s₁, s₂, s₃ of xoshiro256++),
+    /// for kernels that step several streams side by side (`packed`).
+    pub(crate) fn words(&self) -> [u64; 4] {
+        let bytes = self.0.state();
+        std::array::from_fn(|k| {
+            u64::from_le_bytes(bytes[8 * k..8 * k + 8].try_into().expect("eight bytes"))
+        })
+    }
+
+    /// The generator whose state is `words` (the inverse of [`Self::words`] for every
+    /// state a seed reaches; the all-zero state, which none reaches, is not one).
+    pub(crate) fn from_words(words: [u64; 4]) -> Self {
+        let mut bytes = [0u8; 32];
+        for (k, w) in words.iter().enumerate() {
+            bytes[8 * k..8 * k + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        TrainRng(Xoshiro256PlusPlus::from_seed(bytes))
+    }
+
     /// The next 64 random bits.
     #[inline(always)]
     pub fn next_u64(&mut self) -> u64 {
@@ -158,7 +177,7 @@ impl TrainRng {
     }
 }
 
-const SQRT_3: f64 = 1.732_050_807_568_877_2;
+pub(crate) const SQRT_3: f64 = 1.732_050_807_568_877_2;
 
 /// The most label offsets a copies scheme may have (`--copies`): the offsets live inline
 /// in the [`Sampler`], which the step kernels copy into registers.
