@@ -87,6 +87,9 @@ fn check(what: &str, runs: &[(Network, Dataset, TrainConfig)], chunks: &[u64]) {
     }
 }
 
+/// A sampler's name and the configuration of seed s.
+type Scheme = (&'static str, Box<dyn Fn(u64) -> TrainConfig>);
+
 fn cfg(seed: u64, lr: f64, noise: f64, dist: NoiseDist) -> TrainConfig {
     TrainConfig {
         seed,
@@ -109,7 +112,7 @@ fn packed_runs_match_lone_runs_for_every_shape_and_sampler() {
             (false, true, false),
             (true, true, true),
         ] {
-            let samplers: [(&str, Box<dyn Fn(u64) -> TrainConfig>); 4] = [
+            let samplers: [Scheme; 4] = [
                 (
                     "rademacher",
                     Box::new(|s| {

@@ -42,7 +42,7 @@
 use pulp::Simd;
 
 use super::fused::{SkipPlan, RELU_SETS};
-use super::kernel::{flush, flush_due, LANES};
+use super::kernel::{flush_due, flush_simd, LANES};
 use super::noise::{NoiseDist, Sampler, TrainRng, MAX_COPIES, SQRT_3};
 use super::{Engine, RunStatus, Trainer};
 
@@ -53,11 +53,54 @@ pub const PACK: usize = 8;
 /// shares is a small part of a step (measured by the `packed` bench; docs/limits.md).
 pub const PACK_MAX_WIDTH: usize = 256;
 
-type Lanes = [f64; PACK];
+/// One f64 per lane, 64-byte aligned so that an AVX-512 load or store of it never
+/// splits across cache lines (unaligned, the pass was 2x slower at m = 64).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C, align(64))]
+struct Lanes([f64; PACK]);
+
+/// Every lane 0.0.
+const ZERO: Lanes = Lanes([0.0; PACK]);
+
+impl std::ops::Deref for Lanes {
+    type Target = [f64; PACK];
+    fn deref(&self) -> &[f64; PACK] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Lanes {
+    fn deref_mut(&mut self) -> &mut [f64; PACK] {
+        &mut self.0
+    }
+}
 type Words = [u64; PACK];
 
-/// [`PACK`] xoshiro256++ generators, word k of lane l in `s[k][l]`.
+/// The lanes `[e(0), …, e(PACK − 1)]` of an expression in `l`, written out in a loop in
+/// place: a closure (as `std::array::from_fn` takes) was compiled as a call outside the
+/// instruction set of the pack.
+macro_rules! lanes {
+    ($l:ident => $e:expr) => {{
+        let mut out = ZERO;
+        for $l in 0..PACK {
+            out[$l] = $e;
+        }
+        out
+    }};
+}
+
+/// `if keep { old } else { new }` per lane, without a branch.
+#[inline(always)]
+fn keep_u64(keep: bool, old: u64, new: u64) -> u64 {
+    let k = 0u64.wrapping_sub(u64::from(keep));
+    (old & k) | (new & !k)
+}
+
+/// [`PACK`] xoshiro256++ generators, word k of lane l in `s[k][l]`. The lane loops are
+/// plain integer operations without branches, which the compiler turns into vector
+/// instructions (`pulp`'s vectors have no 64-bit shifts).
 #[derive(Clone, Copy)]
+#[repr(C, align(64))]
 struct Streams {
     s: [Words; 4],
 }
@@ -74,25 +117,47 @@ impl Streams {
     }
 
     /// The next output of every lane (xoshiro256++: rotl(s₀ + s₃, 23) + s₀, then the
-    /// state transition); only the lanes in `on` advance.
+    /// state transition); with `MASKED`, only the lanes in `on` advance. One loop per
+    /// operation, each a single vector instruction on AVX-512.
     #[inline(always)]
     fn next<const MASKED: bool>(&mut self, on: &[bool; PACK]) -> Words {
+        let old = self.s;
+        let [s0, s1, s2, s3] = &mut self.s;
         let mut out = [0u64; PACK];
+        let mut t = [0u64; PACK];
         for l in 0..PACK {
-            let [s0, s1, s2, s3] = [self.s[0][l], self.s[1][l], self.s[2][l], self.s[3][l]];
-            out[l] = s0.wrapping_add(s3).rotate_left(23).wrapping_add(s0);
-            let t = s1 << 17;
-            let n2 = s2 ^ s0;
-            let n3 = s3 ^ s1;
-            let n1 = s1 ^ n2;
-            let n0 = s0 ^ n3;
-            let n2 = n2 ^ t;
-            let n3 = n3.rotate_left(45);
-            let keep = MASKED && !on[l];
-            self.s[0][l] = if keep { s0 } else { n0 };
-            self.s[1][l] = if keep { s1 } else { n1 };
-            self.s[2][l] = if keep { s2 } else { n2 };
-            self.s[3][l] = if keep { s3 } else { n3 };
+            out[l] = s0[l]
+                .wrapping_add(s3[l])
+                .rotate_left(23)
+                .wrapping_add(s0[l]);
+        }
+        for l in 0..PACK {
+            t[l] = s1[l] << 17;
+        }
+        for l in 0..PACK {
+            s2[l] ^= s0[l];
+        }
+        for l in 0..PACK {
+            s3[l] ^= s1[l];
+        }
+        for l in 0..PACK {
+            s1[l] ^= s2[l];
+        }
+        for l in 0..PACK {
+            s0[l] ^= s3[l];
+        }
+        for l in 0..PACK {
+            s2[l] ^= t[l];
+        }
+        for w in s3.iter_mut() {
+            *w = w.rotate_left(45);
+        }
+        if MASKED {
+            for (k, words) in self.s.iter_mut().enumerate() {
+                for l in 0..PACK {
+                    words[l] = keep_u64(!on[l], old[k][l], words[l]);
+                }
+            }
         }
         out
     }
@@ -113,15 +178,15 @@ impl Streams {
         let r = self.next::<MASKED>(on);
         let mut hi = [0u64; PACK];
         let mut lo = [0u64; PACK];
-        let mut rare = false;
+        let mut rare = 0u64;
         for l in 0..PACK {
             let p_lo = (r[l] & 0xffff_ffff) * n;
             let p_hi = (r[l] >> 32) * n;
             hi[l] = (p_hi + (p_lo >> 32)) >> 32;
             lo[l] = (p_hi << 32).wrapping_add(p_lo);
-            rare |= lo[l] < n;
+            rare |= u64::from(lo[l] < n);
         }
-        if rare {
+        if rare != 0 {
             let threshold = n.wrapping_neg() % n;
             for l in 0..PACK {
                 if (MASKED && !on[l]) || lo[l] >= n {
@@ -138,6 +203,8 @@ impl Streams {
 }
 
 /// How the lanes draw (i, Z): [`Sampler`] with the parts that may differ per lane.
+// One `Draw` per pack and call, on the stack: the copies' offsets stay inline.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy)]
 enum Draw {
     Rademacher {
@@ -157,14 +224,14 @@ enum Draw {
 
 impl Draw {
     /// The lanes' samplers as one, or `None` when they cannot draw together (Gaussian
-    /// noise, different n or kinds, or n·K ≥ 2³²). Unused lanes copy lane 0.
+    /// noise, different n or kinds, or n·K ≥ 2³²). Missing lanes copy the first.
     fn new(samplers: &[Sampler]) -> Option<Self> {
         let first = *samplers.first()?;
         let lane = |l: usize| samplers.get(l).copied().unwrap_or(first);
         let small = |n: usize| (n as u64) < (1u64 << 32);
         match first {
             Sampler::Noise { n, dist, .. } if dist != NoiseDist::Gaussian && small(n) => {
-                let mut sigma = [0.0; PACK];
+                let mut sigma = ZERO;
                 for (l, s) in sigma.iter_mut().enumerate() {
                     match lane(l) {
                         Sampler::Noise {
@@ -203,40 +270,41 @@ impl Draw {
         }
     }
 
-    /// One sample (i, Z) per lane, drawn as [`Sampler::draw`] draws it.
+    /// One sample (i, Z) per lane, drawn as [`Sampler::draw`] draws it: the Rademacher
+    /// sign is 1.0 with the top bit of the draw as its sign bit (+1 when it is 0), the
+    /// copy j = ⌊k/n⌋ by at most K − 1 masked subtractions.
     #[inline(always)]
     fn draw<const MASKED: bool>(&self, st: &mut Streams, on: &[bool; PACK]) -> (Words, Lanes) {
         match self {
             Draw::Rademacher { n, sigma } => {
                 let i = st.index::<MASKED>(*n, on);
                 let w = st.next::<MASKED>(on);
-                (
-                    i,
-                    std::array::from_fn(|l| sigma[l] * if w[l] >> 63 == 0 { 1.0 } else { -1.0 }),
-                )
+                let one = 1.0f64.to_bits();
+                let z = lanes!(l => sigma[l] * f64::from_bits(one | (w[l] & (1 << 63))));
+                (i, z)
             }
             Draw::Uniform { n, sigma } => {
                 let i = st.index::<MASKED>(*n, on);
                 let w = st.next::<MASKED>(on);
-                let z = std::array::from_fn(|l| {
-                    let u = (w[l] >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+                let z = lanes!(l => {
+                    // (w >> 11) < 2⁵³ converts exactly, as `TrainRng::unit_f64`.
+                    let u = ((w[l] >> 11) as i64) as f64 * (1.0 / (1u64 << 53) as f64);
                     sigma[l] * (SQRT_3 * (2.0 * u - 1.0))
                 });
                 (i, z)
             }
             Draw::Copies { n, count, offsets } => {
                 let mut k = st.index::<MASKED>(n * count, on);
-                let mut j = [0usize; PACK];
-                for l in 0..PACK {
-                    while k[l] >= *n {
-                        k[l] -= n;
-                        j[l] += 1;
+                let mut j = [0u64; PACK];
+                for _ in 1..*count {
+                    for l in 0..PACK {
+                        let past = u64::from(k[l] >= *n);
+                        k[l] -= n * past;
+                        j[l] += past;
                     }
                 }
-                (
-                    k,
-                    std::array::from_fn(|l| offsets[l][j[l] & (MAX_COPIES - 1)]),
-                )
+                let z = lanes!(l => offsets[l][j[l] as usize & (MAX_COPIES - 1)]);
+                (k, z)
             }
         }
     }
@@ -250,13 +318,15 @@ struct Pack {
     /// θ index of a trainable skip weight.
     skip_at: Option<usize>,
     has_skip: bool,
-    /// a, b, c of unit j, lane l at `[j][l]`.
-    a: Vec<Lanes>,
-    b: Vec<Lanes>,
-    c: Vec<Lanes>,
+    /// a, b, c of unit j, lane l at `[j][0][l]`, `[j][1][l]`, `[j][2][l]`: one unit's
+    /// three vectors side by side, read and written in one sweep (three arrays of their
+    /// own were 1.4x slower at m = 16).
+    units: Vec<[Lanes; 3]>,
+    /// The output's partial sums, reused by every pass.
+    sums: Sums,
 }
 
-/// Per-step constants of the pass, per lane.
+/// Per-step values of the pass, per lane.
 struct StepLanes {
     x0: Lanes,
     x1: Lanes,
@@ -264,114 +334,215 @@ struct StepLanes {
     neg_gx0: Lanes,
 }
 
+/// The partial sums of the output: set s, unit lane q at `[s · 8 + q]`, then the tail.
+type Sums = ([Lanes; RELU_SETS * LANES], Lanes);
+
+/// Whether unit j is the first to add into its partial sum (module docs): then the sum
+/// starts from +0.0 instead of its old value, so the sums need no clearing.
+#[inline(always)]
+fn first_of_slot(j: usize, full: usize) -> bool {
+    if j < full {
+        j < RELU_SETS * LANES
+    } else {
+        j == full
+    }
+}
+
+/// The masked FMA of the output sum: `fma(c, z, s)` where `on`, else `s` (one masked
+/// FMA instruction on AVX-512).
+#[inline(always)]
+fn add_on<S: Simd>(simd: S, on: S::m64s, c: S::f64s, z: S::f64s, s: S::f64s) -> S::f64s {
+    simd.select_f64s(on, simd.mul_add_f64s(c, z, s), s)
+}
+
+/// The partial sum unit j adds into (module docs): set ⌊j/8⌋ mod 4, unit lane j mod 8
+/// for the first `full` units, the tail after them.
+#[inline(always)]
+fn slot(sums: &mut Sums, j: usize, full: usize) -> &mut Lanes {
+    if j < full {
+        &mut sums.0[(j / LANES) % RELU_SETS * LANES + j % LANES]
+    } else {
+        &mut sums.1
+    }
+}
+
 impl Pack {
     /// Σ_j c_j φ(a_j x + b_j) per lane, summed as `fused::forward_relu` sums it.
     #[inline(always)]
-    fn forward(&self, x: &Lanes) -> Lanes {
+    fn forward<S: Simd>(&self, simd: S, x: &Lanes) -> Lanes {
         let full = self.m - self.m % LANES;
-        let mut acc = [[0.0f64; PACK]; RELU_SETS * LANES];
-        let mut tail = [0.0f64; PACK];
+        let mut sums: Sums = ([ZERO; RELU_SETS * LANES], ZERO);
+        let zero = simd.splat_f64s(0.0);
+        let (xv, _) = S::as_simd_f64s(&x[..]);
         for j in 0..self.m {
-            let slot = if j < full {
-                &mut acc[(j / LANES) % RELU_SETS * LANES + j % LANES]
-            } else {
-                &mut tail
-            };
-            for l in 0..PACK {
-                let z = self.a[j][l].mul_add(x[l], self.b[j][l]);
-                if z > 0.0 {
-                    slot[l] = self.c[j][l].mul_add(z, slot[l]);
-                }
+            let (sv, _) = S::as_mut_simd_f64s(&mut slot(&mut sums, j, full)[..]);
+            let [a, b, c] = &self.units[j];
+            let (av, bv, cv) = (
+                S::as_simd_f64s(&a[..]).0,
+                S::as_simd_f64s(&b[..]).0,
+                S::as_simd_f64s(&c[..]).0,
+            );
+            let fresh = first_of_slot(j, full);
+            for q in 0..sv.len() {
+                let z = simd.mul_add_f64s(av[q], xv[q], bv[q]);
+                let on = simd.greater_than_f64s(z, zero);
+                let base = if fresh { zero } else { sv[q] };
+                sv[q] = add_on(simd, on, cv[q], z, base);
             }
         }
-        total(&acc, full / LANES, &tail, full < self.m)
+        total(simd, &sums, full / LANES, full < self.m)
     }
 
     /// One step's pass over the units (`fused::pass_relu` per lane): the update at x₀
     /// with g, and, when `NEXT`, the sum for x₁ from the updated units. `MASKED`: lanes
-    /// not in `on` are left exactly as they are.
+    /// whose `live` is not positive are left exactly as they are. Three loops, so that
+    /// each knows its units' partial sum without a test: the first 32 units of the full
+    /// chunks (unit j into sum j, from +0.0), the rest of the full chunks (j mod 32), the
+    /// units after them (the tail).
     #[inline(always)]
-    fn pass<const NEXT: bool, const FLUSH: bool, const MASKED: bool>(
+    fn pass<S: Simd, const NEXT: bool, const FLUSH: bool, const MASKED: bool>(
         &mut self,
+        simd: S,
         k: &StepLanes,
         thr: f64,
-        on: &[bool; PACK],
+        live: &Lanes,
     ) -> Lanes {
         let m = self.m;
         let full = m - m % LANES;
-        let mut acc = [[0.0f64; PACK]; RELU_SETS * LANES];
-        let mut tail = [0.0f64; PACK];
-        for j in 0..m {
-            let slot = if j < full {
-                &mut acc[(j / LANES) % RELU_SETS * LANES + j % LANES]
-            } else {
-                &mut tail
-            };
-            let (a, b, c) = (&mut self.a[j], &mut self.b[j], &mut self.c[j]);
-            for l in 0..PACK {
-                let (av, bv, cv) = (a[l], b[l], c[l]);
-                let z0 = av.mul_add(k.x0[l], bv);
-                let (mut an, mut bn, mut cn) = if z0 > 0.0 {
-                    (
-                        k.neg_gx0[l].mul_add(cv, av),
-                        k.neg_g[l].mul_add(cv, bv),
-                        k.neg_g[l].mul_add(z0, cv),
-                    )
-                } else {
-                    (av, bv, cv)
-                };
-                if FLUSH {
-                    an = flush(an, thr);
-                    bn = flush(bn, thr);
-                    cn = flush(cn, thr);
-                }
-                if MASKED && !on[l] {
-                    (an, bn, cn) = (av, bv, cv);
-                }
-                a[l] = an;
-                b[l] = bn;
-                c[l] = cn;
-                if NEXT {
-                    let z1 = an.mul_add(k.x1[l], bn);
-                    if z1 > 0.0 {
-                        slot[l] = cn.mul_add(z1, slot[l]);
-                    }
-                }
+        let first = full.min(RELU_SETS * LANES);
+        let v = UnitStep::<S> {
+            zero: simd.splat_f64s(0.0),
+            thr: simd.splat_f64s(thr),
+            x0: S::as_simd_f64s(&k.x0[..]).0,
+            x1: S::as_simd_f64s(&k.x1[..]).0,
+            neg_g: S::as_simd_f64s(&k.neg_g[..]).0,
+            neg_gx0: S::as_simd_f64s(&k.neg_gx0[..]).0,
+            live: S::as_simd_f64s(&live[..]).0,
+        };
+        let (acc, tail) = &mut self.sums;
+        for (unit, sum) in self.units[..first].iter_mut().zip(acc.iter_mut()) {
+            v.unit::<NEXT, FLUSH, MASKED, true>(simd, unit, sum);
+        }
+        for (j, unit) in self.units[first..full].iter_mut().enumerate() {
+            v.unit::<NEXT, FLUSH, MASKED, false>(simd, unit, &mut acc[j % (RELU_SETS * LANES)]);
+        }
+        if let Some((head, rest)) = self.units[full..].split_first_mut() {
+            v.unit::<NEXT, FLUSH, MASKED, true>(simd, head, tail);
+            for unit in rest {
+                v.unit::<NEXT, FLUSH, MASKED, false>(simd, unit, tail);
             }
         }
         if NEXT {
-            total(&acc, full / LANES, &tail, full < m)
+            total(simd, &self.sums, full / LANES, full < m)
         } else {
-            [0.0; PACK]
+            ZERO
+        }
+    }
+}
+
+/// A step's values as vectors, for [`UnitStep::unit`].
+struct UnitStep<'a, S: Simd> {
+    zero: S::f64s,
+    thr: S::f64s,
+    x0: &'a [S::f64s],
+    x1: &'a [S::f64s],
+    neg_g: &'a [S::f64s],
+    neg_gx0: &'a [S::f64s],
+    live: &'a [S::f64s],
+}
+
+impl<S: Simd> UnitStep<'_, S> {
+    /// One unit of [`Pack::pass`] in every lane: z = fma(a, x₀, b); where z > 0,
+    /// a ← fma(−g x₀, c, a), b ← fma(−g, c, b), c ← fma(−g, z, c); the guard; then, when
+    /// `NEXT`, its term of the output sum into `sum` (from +0.0 when `FRESH`).
+    #[inline(always)]
+    fn unit<const NEXT: bool, const FLUSH: bool, const MASKED: bool, const FRESH: bool>(
+        &self,
+        simd: S,
+        unit: &mut [Lanes; 3],
+        sum: &mut Lanes,
+    ) {
+        let zero = self.zero;
+        let [a, b, c] = unit;
+        let (av, _) = S::as_mut_simd_f64s(&mut a[..]);
+        let (bv, _) = S::as_mut_simd_f64s(&mut b[..]);
+        let (cv, _) = S::as_mut_simd_f64s(&mut c[..]);
+        let (sv, _) = S::as_mut_simd_f64s(&mut sum[..]);
+        for q in 0..sv.len() {
+            let (a, b, c) = (av[q], bv[q], cv[q]);
+            let z0 = simd.mul_add_f64s(a, self.x0[q], b);
+            let on = simd.greater_than_f64s(z0, zero);
+            let mut an = simd.select_f64s(on, simd.mul_add_f64s(self.neg_gx0[q], c, a), a);
+            let mut bn = simd.select_f64s(on, simd.mul_add_f64s(self.neg_g[q], c, b), b);
+            let mut cn = simd.select_f64s(on, simd.mul_add_f64s(self.neg_g[q], z0, c), c);
+            if FLUSH {
+                an = flush_simd(simd, an, self.thr);
+                bn = flush_simd(simd, bn, self.thr);
+                cn = flush_simd(simd, cn, self.thr);
+            }
+            if MASKED {
+                let alive = simd.greater_than_f64s(self.live[q], zero);
+                an = simd.select_f64s(alive, an, a);
+                bn = simd.select_f64s(alive, bn, b);
+                cn = simd.select_f64s(alive, cn, c);
+            }
+            av[q] = an;
+            bv[q] = bn;
+            cv[q] = cn;
+            if NEXT {
+                let z1 = simd.mul_add_f64s(an, self.x1[q], bn);
+                let on1 = simd.greater_than_f64s(z1, zero);
+                let base = if FRESH { zero } else { sv[q] };
+                sv[q] = add_on(simd, on1, cn, z1, base);
+            }
         }
     }
 }
 
 /// `fused::relu_total` per lane: per unit lane q the sets (S₀ + S₁) + (S₂ + S₃) (fewer
 /// when fewer chunks), the tree ((q₀+q₄)+(q₁+q₅)) + ((q₂+q₆)+(q₃+q₇)), then the tail.
+/// (No closures here or in the other per-step code: a closure was compiled as a call
+/// outside the instruction set of the pack.)
 #[inline(always)]
-fn total(acc: &[Lanes; RELU_SETS * LANES], chunks: usize, tail: &Lanes, has_tail: bool) -> Lanes {
-    std::array::from_fn(|l| {
-        let q = |u: usize| match chunks {
-            0 | 1 => acc[u][l],
-            2 => acc[u][l] + acc[LANES + u][l],
-            _ => (acc[u][l] + acc[LANES + u][l]) + (acc[2 * LANES + u][l] + acc[3 * LANES + u][l]),
-        };
-        let tree = ((q(0) + q(4)) + (q(1) + q(5))) + ((q(2) + q(6)) + (q(3) + q(7)));
-        if has_tail {
-            tree + tail[l]
+fn total<S: Simd>(simd: S, sums: &Sums, chunks: usize, has_tail: bool) -> Lanes {
+    let (acc, tail) = sums;
+    let mut out = ZERO;
+    let (ov, _) = S::as_mut_simd_f64s(&mut out[..]);
+    let (tv, _) = S::as_simd_f64s(&tail[..]);
+    for (k, o) in ov.iter_mut().enumerate() {
+        let mut q = [simd.splat_f64s(0.0); LANES];
+        for (u, qu) in q.iter_mut().enumerate() {
+            let s0 = S::as_simd_f64s(&acc[u][..]).0[k];
+            *qu = match chunks {
+                0 | 1 => s0,
+                2 => simd.add_f64s(s0, S::as_simd_f64s(&acc[LANES + u][..]).0[k]),
+                _ => {
+                    let s1 = S::as_simd_f64s(&acc[LANES + u][..]).0[k];
+                    let s2 = S::as_simd_f64s(&acc[2 * LANES + u][..]).0[k];
+                    let s3 = S::as_simd_f64s(&acc[3 * LANES + u][..]).0[k];
+                    simd.add_f64s(simd.add_f64s(s0, s1), simd.add_f64s(s2, s3))
+                }
+            };
+        }
+        let left = simd.add_f64s(simd.add_f64s(q[0], q[4]), simd.add_f64s(q[1], q[5]));
+        let right = simd.add_f64s(simd.add_f64s(q[2], q[6]), simd.add_f64s(q[3], q[7]));
+        let tree = simd.add_f64s(left, right);
+        *o = if has_tail {
+            simd.add_f64s(tree, tv[k])
         } else {
             tree
-        }
-    })
+        };
+    }
+    out
 }
 
-/// A lane's output bias, skip weight (trainable or frozen; 0 without a skip unit) and 2η.
+/// The lanes' output biases, skip weights (trainable or frozen; 0 without a skip unit)
+/// and 2η.
 #[derive(Clone, Copy)]
-struct LaneState {
-    bout: f64,
-    s: f64,
-    two_lr: f64,
+struct Scalars {
+    bout: Lanes,
+    s: Lanes,
+    two_lr: Lanes,
 }
 
 /// What passes from one step to the next, per lane: the drawn sample (x₀, y₀, Z₀) of the
@@ -384,25 +555,46 @@ struct Carry {
     h: Lanes,
 }
 
-/// h = (sum + b_out) + s x, as `fused::OutputScalars::output`.
+/// h = (sum + b_out) + s x per lane, as `fused::OutputScalars::output` (+ 0.0 without
+/// a skip unit, as there).
 #[inline(always)]
-fn output(sum: f64, bout: f64, s: f64, x: f64, has_skip: bool) -> f64 {
-    (sum + bout) + if has_skip { s * x } else { 0.0 }
+fn output<S: Simd>(simd: S, sum: &Lanes, sc: &Scalars, x: &Lanes, has_skip: bool) -> Lanes {
+    let mut out = ZERO;
+    let (ov, _) = S::as_mut_simd_f64s(&mut out[..]);
+    let (sum, bout) = (S::as_simd_f64s(&sum[..]).0, S::as_simd_f64s(&sc.bout[..]).0);
+    let (s, x) = (S::as_simd_f64s(&sc.s[..]).0, S::as_simd_f64s(&x[..]).0);
+    for (k, o) in ov.iter_mut().enumerate() {
+        let skip = if has_skip {
+            simd.mul_f64s(s[k], x[k])
+        } else {
+            simd.splat_f64s(0.0)
+        };
+        *o = simd.add_f64s(simd.add_f64s(sum[k], bout[k]), skip);
+    }
+    out
 }
 
-/// Steps `start+1 ..= end` of the lanes in `live` from `carry` (see the module docs).
-/// A lane whose g is not finite stops: `ended[l]` gets the steps done. Unmasked, that
-/// returns the step at which to go on masked (nothing of that step done yet); masked, the
-/// other lanes go on. `None` when the call is over.
+/// The lanes of a pack in a call: which still run (`on`, and `live` = 1.0 or 0.0 for
+/// the vector masks) and where those that stopped stopped.
+struct Liveness {
+    on: [bool; PACK],
+    live: Lanes,
+    ended: [Option<u64>; PACK],
+}
+
+/// Steps `start+1 ..= end` of the live lanes from `carry` (see the module docs). A lane
+/// whose g is not finite stops there (`ended`). Unmasked, that returns the step at which
+/// to go on masked (nothing of that step done yet); masked, the other lanes go on.
+/// `None` when the call is over.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn steps<const MASKED: bool>(
+fn steps<S: Simd, const MASKED: bool>(
+    simd: S,
     pack: &mut Pack,
     draw: &Draw,
     st: &mut Streams,
-    lanes: &mut [LaneState; PACK],
-    live: &mut [bool; PACK],
-    ended: &mut [Option<u64>; PACK],
+    sc: &mut Scalars,
+    lv: &mut Liveness,
     carry: &mut Carry,
     data: (&[f64], &[f64]),
     thr: f64,
@@ -421,21 +613,38 @@ fn steps<const MASKED: bool>(
         mut z0,
         mut h,
     } = *carry;
+    let (zero, inf) = (simd.splat_f64s(0.0), simd.splat_f64s(f64::INFINITY));
+    let thr_v = simd.splat_f64s(thr);
     let mut switch = None;
     for done in start..end {
-        let g: Lanes = std::array::from_fn(|l| lanes[l].two_lr * ((h[l] - y0[l]) - z0[l]));
-        if g.iter()
-            .zip(live.iter())
-            .any(|(g, on)| *on && !g.is_finite())
+        // g = 2η ((h − y) − Z), and whether a running lane's g is not finite.
+        let mut g = ZERO;
+        let mut bad = false;
         {
+            let (gv, _) = S::as_mut_simd_f64s(&mut g[..]);
+            let (t, hv) = (S::as_simd_f64s(&sc.two_lr[..]).0, S::as_simd_f64s(&h[..]).0);
+            let (yv, zv) = (S::as_simd_f64s(&y0[..]).0, S::as_simd_f64s(&z0[..]).0);
+            let live = S::as_simd_f64s(&lv.live[..]).0;
+            for k in 0..gv.len() {
+                gv[k] = simd.mul_f64s(t[k], simd.sub_f64s(simd.sub_f64s(hv[k], yv[k]), zv[k]));
+                let finite = simd.less_than_f64s(simd.abs_f64s(gv[k]), inf);
+                let mut stop = simd.not_m64s(finite);
+                if MASKED {
+                    stop = simd.and_m64s(stop, simd.greater_than_f64s(live[k], zero));
+                }
+                bad |= simd.first_true_m64s(stop) < S::F64_LANES;
+            }
+        }
+        if bad {
             // As a lone run (`fused::Fused::run_relu`), the lane stops before this step.
             for l in 0..PACK {
-                if live[l] && !g[l].is_finite() {
-                    live[l] = false;
-                    ended[l] = Some(done);
+                if lv.on[l] && !g[l].is_finite() {
+                    lv.on[l] = false;
+                    lv.live[l] = 0.0;
+                    lv.ended[l] = Some(done);
                 }
             }
-            if !live.contains(&true) {
+            if !lv.on.contains(&true) {
                 break;
             }
             if !MASKED {
@@ -445,45 +654,69 @@ fn steps<const MASKED: bool>(
         }
         let fl = flush_due(done + 1, thr);
         let next = done + 1 < end;
-        let (mut x1, mut y1, mut z1) = ([0.0; PACK], [0.0; PACK], [0.0; PACK]);
+        let (mut x1, mut y1, mut z1) = (ZERO, ZERO, ZERO);
         if next {
-            let (i1, z) = draw.draw::<MASKED>(st, live);
-            x1 = std::array::from_fn(|l| xs[i1[l] as usize]);
-            y1 = std::array::from_fn(|l| ys[i1[l] as usize]);
+            let (i1, z) = draw.draw::<MASKED>(st, &lv.on);
+            x1 = lanes!(l => xs[i1[l] as usize]);
+            y1 = lanes!(l => ys[i1[l] as usize]);
             z1 = z;
         }
-        let k = StepLanes {
+        let mut k = StepLanes {
             x0,
             x1,
-            neg_g: std::array::from_fn(|l| -g[l]),
-            neg_gx0: std::array::from_fn(|l| -(g[l] * x0[l])),
+            neg_g: ZERO,
+            neg_gx0: ZERO,
         };
+        {
+            let (ng, _) = S::as_mut_simd_f64s(&mut k.neg_g[..]);
+            let (ngx, _) = S::as_mut_simd_f64s(&mut k.neg_gx0[..]);
+            let (gv, xv) = (S::as_simd_f64s(&g[..]).0, S::as_simd_f64s(&x0[..]).0);
+            for q in 0..ng.len() {
+                ng[q] = simd.neg_f64s(gv[q]);
+                ngx[q] = simd.neg_f64s(simd.mul_f64s(gv[q], xv[q]));
+            }
+        }
         let sum = match (next, fl) {
-            (true, false) => pack.pass::<true, false, MASKED>(&k, thr, live),
-            (true, true) => pack.pass::<true, true, MASKED>(&k, thr, live),
-            (false, false) => pack.pass::<false, false, MASKED>(&k, thr, live),
-            (false, true) => pack.pass::<false, true, MASKED>(&k, thr, live),
+            (true, false) => pack.pass::<S, true, false, MASKED>(simd, &k, thr, &lv.live),
+            (true, true) => pack.pass::<S, true, true, MASKED>(simd, &k, thr, &lv.live),
+            (false, false) => pack.pass::<S, false, false, MASKED>(simd, &k, thr, &lv.live),
+            (false, true) => pack.pass::<S, false, true, MASKED>(simd, &k, thr, &lv.live),
         };
-        for l in 0..PACK {
-            if MASKED && !live[l] {
-                continue;
-            }
-            let lane = &mut lanes[l];
-            if bout_tr {
-                lane.bout -= g[l];
-                if fl {
-                    lane.bout = flush(lane.bout, thr);
+        // b_out ← b_out − g, s ← s − g x₀, guarded on the guard's steps
+        // (`fused::OutputScalars::step`), in lanes still running.
+        {
+            let (bv, _) = S::as_mut_simd_f64s(&mut sc.bout[..]);
+            let (sv, _) = S::as_mut_simd_f64s(&mut sc.s[..]);
+            let (gv, xv) = (S::as_simd_f64s(&g[..]).0, S::as_simd_f64s(&x0[..]).0);
+            let live = S::as_simd_f64s(&lv.live[..]).0;
+            for q in 0..gv.len() {
+                let alive = simd.greater_than_f64s(live[q], zero);
+                if bout_tr {
+                    let mut v = simd.sub_f64s(bv[q], gv[q]);
+                    if fl {
+                        v = flush_simd(simd, v, thr_v);
+                    }
+                    bv[q] = if MASKED {
+                        simd.select_f64s(alive, v, bv[q])
+                    } else {
+                        v
+                    };
                 }
-            }
-            if s_tr {
-                lane.s -= g[l] * x0[l];
-                if fl {
-                    lane.s = flush(lane.s, thr);
+                if s_tr {
+                    let mut v = simd.sub_f64s(sv[q], simd.mul_f64s(gv[q], xv[q]));
+                    if fl {
+                        v = flush_simd(simd, v, thr_v);
+                    }
+                    sv[q] = if MASKED {
+                        simd.select_f64s(alive, v, sv[q])
+                    } else {
+                        v
+                    };
                 }
             }
         }
         if next {
-            h = std::array::from_fn(|l| output(sum[l], lanes[l].bout, lanes[l].s, x1[l], skip));
+            h = output(simd, &sum, sc, &x1, skip);
             (x0, y0, z0) = (x1, y1, z1);
         }
     }
@@ -492,15 +725,14 @@ fn steps<const MASKED: bool>(
 }
 
 /// A pack's steps under the instruction set `pulp` picked: the step loop is inlined into
-/// `with_simd`, which is compiled per instruction set, so the per-lane loops become
-/// vector instructions (AVX-512: one vector per [`Lanes`]).
+/// `with_simd`, which is compiled per instruction set (AVX-512: one vector per
+/// [`Lanes`]; AVX2: two).
 struct PackOp<'a> {
     pack: &'a mut Pack,
     draw: &'a Draw,
     st: &'a mut Streams,
-    lanes: &'a mut [LaneState; PACK],
-    live: &'a mut [bool; PACK],
-    ended: &'a mut [Option<u64>; PACK],
+    sc: &'a mut Scalars,
+    lv: &'a mut Liveness,
     data: (&'a [f64], &'a [f64]),
     thr: f64,
     start: u64,
@@ -510,14 +742,13 @@ struct PackOp<'a> {
 impl pulp::WithSimd for PackOp<'_> {
     type Output = ();
     #[inline(always)]
-    fn with_simd<S: Simd>(self, _: S) {
+    fn with_simd<S: Simd>(self, simd: S) {
         let PackOp {
             pack,
             draw,
             st,
-            lanes,
-            live,
-            ended,
+            sc,
+            lv,
             data,
             thr,
             start,
@@ -527,28 +758,24 @@ impl pulp::WithSimd for PackOp<'_> {
             return;
         }
         let (xs, ys) = data;
-        let (i0, z0) = draw.draw::<true>(st, live);
-        let x0: Lanes = std::array::from_fn(|l| xs[i0[l] as usize]);
-        let first = pack.forward(&x0);
+        let (i0, z0) = draw.draw::<true>(st, &lv.on);
+        let x0: Lanes = lanes!(l => xs[i0[l] as usize]);
+        let first = pack.forward(simd, &x0);
         let mut carry = Carry {
             x0,
-            y0: std::array::from_fn(|l| ys[i0[l] as usize]),
+            y0: lanes!(l => ys[i0[l] as usize]),
             z0,
-            h: std::array::from_fn(|l| {
-                output(first[l], lanes[l].bout, lanes[l].s, x0[l], pack.has_skip)
-            }),
+            h: output(simd, &first, sc, &x0, pack.has_skip),
         };
-        let switch = if live.iter().all(|&on| on) {
-            steps::<false>(
-                pack, draw, st, lanes, live, ended, &mut carry, data, thr, start, end,
+        let switch = if lv.on.iter().all(|&on| on) {
+            steps::<S, false>(
+                simd, pack, draw, st, sc, lv, &mut carry, data, thr, start, end,
             )
         } else {
             Some(start)
         };
         if let Some(at) = switch {
-            steps::<true>(
-                pack, draw, st, lanes, live, ended, &mut carry, data, thr, at, end,
-            );
+            steps::<S, true>(simd, pack, draw, st, sc, lv, &mut carry, data, thr, at, end);
         }
     }
 }
@@ -668,6 +895,16 @@ fn same_data(a: &Trainer, b: &Trainer) -> bool {
 /// group repeat its first run (their results are dropped), so the unmasked pass runs
 /// until some run diverges.
 fn run_pack(group: &mut [&mut Trainer], target: u64) -> Vec<RunStatus> {
+    run_pack_on(group, target, |op| pulp::Arch::new().dispatch(op))
+}
+
+/// [`run_pack`] with the steps run by `run` (the instruction set `pulp` picks, or a given
+/// one in the tests).
+fn run_pack_on(
+    group: &mut [&mut Trainer],
+    target: u64,
+    run: impl FnOnce(PackOp<'_>),
+) -> Vec<RunStatus> {
     let first = &*group[0];
     let Engine::Fused(fused) = &first.engine else {
         unreachable!("a pack key needs the fused kernel")
@@ -687,44 +924,45 @@ fn run_pack(group: &mut [&mut Trainer], target: u64) -> Vec<RunStatus> {
             _ => None,
         },
         has_skip: skip != SkipPlan::None,
-        a: vec![[0.0; PACK]; m],
-        b: vec![[0.0; PACK]; m],
-        c: vec![[0.0; PACK]; m],
+        units: vec![[ZERO; 3]; m],
+        sums: ([ZERO; RELU_SETS * LANES], ZERO),
     };
-    let mut lanes = [LaneState {
-        bout: 0.0,
-        s: 0.0,
-        two_lr: 0.0,
-    }; PACK];
-    for (l, lane) in lanes.iter_mut().enumerate() {
+    let mut sc = Scalars {
+        bout: ZERO,
+        s: ZERO,
+        two_lr: ZERO,
+    };
+    for l in 0..PACK {
         let t = &*group[lane_of(l)];
         let theta = &t.theta;
         for j in 0..m {
-            pack.a[j][l] = theta[j];
-            pack.b[j][l] = theta[m + j];
-            pack.c[j][l] = theta[2 * m + j];
+            for (k, block) in pack.units[j].iter_mut().enumerate() {
+                block[l] = theta[k * m + j];
+            }
         }
-        lane.bout = out_bias.map_or(0.0, |k| theta[k]);
+        sc.bout[l] = out_bias.map_or(0.0, |k| theta[k]);
         let Engine::Fused(plan) = &t.engine else {
             unreachable!("a pack key needs the fused kernel")
         };
-        lane.s = match plan.relu_layout().expect("a relu plan").2 {
+        sc.s[l] = match plan.relu_layout().expect("a relu plan").2 {
             SkipPlan::None => 0.0,
             SkipPlan::Frozen(v) => v,
             SkipPlan::Trainable(k) => theta[k],
         };
-        lane.two_lr = 2.0 * t.cfg.lr;
+        sc.two_lr[l] = 2.0 * t.cfg.lr;
     }
-    let mut live = [true; PACK];
-    let mut ended = [None; PACK];
+    let mut lv = Liveness {
+        on: [true; PACK],
+        live: Lanes([1.0; PACK]),
+        ended: [None; PACK],
+    };
     let (xs, ys) = (first.data.xs(), first.data.ys());
-    pulp::Arch::new().dispatch(PackOp {
+    run(PackOp {
         pack: &mut pack,
         draw: &draw,
         st: &mut st,
-        lanes: &mut lanes,
-        live: &mut live,
-        ended: &mut ended,
+        sc: &mut sc,
+        lv: &mut lv,
         data: (xs, ys),
         thr,
         start,
@@ -734,18 +972,18 @@ fn run_pack(group: &mut [&mut Trainer], target: u64) -> Vec<RunStatus> {
     for (l, t) in group.iter_mut().enumerate() {
         let theta = &mut t.theta;
         for j in 0..m {
-            theta[j] = pack.a[j][l];
-            theta[m + j] = pack.b[j][l];
-            theta[2 * m + j] = pack.c[j][l];
+            for (k, block) in pack.units[j].iter().enumerate() {
+                theta[k * m + j] = block[l];
+            }
         }
         if let Some(k) = out_bias {
-            theta[k] = lanes[l].bout;
+            theta[k] = sc.bout[l];
         }
         if let SkipPlan::Trainable(k) = skip {
-            theta[k] = lanes[l].s;
+            theta[k] = sc.s[l];
         }
         t.rng = TrainRng::from_words(st.lane(l));
-        status.push(t.finish_call(target, ended[l]));
+        status.push(t.finish_call(target, lv.ended[l]));
     }
     status
 }
@@ -803,6 +1041,80 @@ mod tests {
                     );
                     assert_eq!(st.lane(l), rngs[l].words());
                 }
+            }
+        }
+    }
+
+    /// The packed steps give the same bits under every instruction set (scalar, AVX2,
+    /// AVX-512 where the CPU has them) and the same as the runs trained alone.
+    #[test]
+    fn every_instruction_set_gives_the_bits_of_lone_runs() {
+        use crate::train::{init_network, TrainConfig};
+        use crate::{Activation, Architecture};
+        let data = crate::builtin::dataset("fig1").unwrap();
+        let make = |m: usize| -> Vec<Trainer> {
+            (0..5u64)
+                .map(|seed| {
+                    let arch = Architecture {
+                        input_dim: 1,
+                        hidden: vec![m],
+                        activation: Activation::Relu,
+                        hidden_bias: true,
+                        output_bias: true,
+                        skip: true,
+                        frozen_layers: vec![],
+                        frozen_skip: false,
+                    };
+                    let net = init_network(&arch, seed, 1.0).unwrap();
+                    let cfg = TrainConfig {
+                        seed,
+                        lr: 1e-3 * (1.0 + seed as f64),
+                        noise: 0.3 * seed as f64,
+                        ..TrainConfig::default()
+                    };
+                    let valid = cfg.check(&net, &data).unwrap();
+                    Trainer::new(net, data.clone(), valid)
+                })
+                .collect()
+        };
+        for m in [3, 16, 45] {
+            let mut alone = make(m);
+            for t in &mut alone {
+                t.run_until(500);
+            }
+            let want: Vec<_> = alone.iter().map(Trainer::checkpoint).collect();
+            let scalar = pulp::Scalar::new();
+            type Level = (&'static str, Box<dyn Fn(PackOp<'_>)>);
+            let mut levels: Vec<Level> = vec![(
+                "scalar",
+                Box::new(move |op: PackOp<'_>| pulp::WithSimd::with_simd(op, scalar)),
+            )];
+            #[cfg(target_arch = "x86_64")]
+            {
+                if let Some(v3) = pulp::x86::V3::try_new() {
+                    levels.push((
+                        "avx2",
+                        Box::new(move |op: PackOp<'_>| {
+                            v3.vectorize(|| pulp::WithSimd::with_simd(op, v3))
+                        }),
+                    ));
+                }
+                if let Some(v4) = pulp::x86::V4::try_new() {
+                    levels.push((
+                        "avx512",
+                        Box::new(move |op: PackOp<'_>| {
+                            v4.vectorize(|| pulp::WithSimd::with_simd(op, v4))
+                        }),
+                    ));
+                }
+            }
+            for (name, run) in &levels {
+                let mut ts = make(m);
+                let mut group: Vec<&mut Trainer> = ts.iter_mut().collect();
+                run_pack_on(&mut group, 200, run);
+                run_pack_on(&mut group, 500, run);
+                let got: Vec<_> = ts.iter().map(Trainer::checkpoint).collect();
+                assert_eq!(got, want, "m {m}, {name}");
             }
         }
     }
