@@ -3,8 +3,8 @@
 //! same bits, stop on divergence with the last finite state, and stop on request.
 
 use labelnoise_core::train::{
-    init_network, log_spaced_steps, metrics, CancelToken, CheckpointFile, Ending, Metrics,
-    Observer, Run, RunConfig, RunDir, RunView, Silent, TrainConfig, Trainer,
+    execute_all, init_network, log_spaced_steps, metrics, CancelToken, CheckpointFile, Ending,
+    Metrics, Observer, Run, RunConfig, RunDir, RunView, Silent, TrainConfig, Trainer,
 };
 use labelnoise_core::{builtin, Activation, Architecture, Dataset, Network};
 
@@ -292,4 +292,128 @@ fn pauses_show_the_network_at_exactly_those_steps() {
         assert_eq!(by_hand.network().params(), at.params(), "step {step}");
     }
     assert_eq!(outcome.network.params(), seen.0.last().unwrap().1.params());
+}
+
+/// `execute_all` packs runs of one schedule into lockstep groups (`train::packed`): each
+/// run's outcome and what its observer sees must be those of the run alone — with runs
+/// that diverge, are cancelled at a checkpoint, write run directories, or cannot pack
+/// (tanh, another length) mixed in.
+#[test]
+fn runs_executed_together_equal_runs_executed_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let steps = 30_000;
+    // (width, activation, lr, steps, cancel at a checkpoint, write a run directory)
+    let plan: Vec<(usize, Activation, f64, u64, bool, bool)> = vec![
+        (16, Activation::Relu, 1e-3, steps, false, false),
+        (16, Activation::Relu, 2e-3, steps, false, true),
+        (16, Activation::Relu, 0.4, steps, false, false),
+        (16, Activation::Tanh, 1e-3, steps, false, false),
+        (16, Activation::Relu, 1e-3, steps, true, true),
+        (16, Activation::Relu, 1e-3, 2 * steps, false, false),
+        (16, Activation::Relu, 3e-3, steps, false, false),
+        (16, Activation::Relu, 1e-3, steps, false, false),
+    ];
+    let build = |k: usize, tag: &str| -> (Run, Recorder) {
+        let (width, act, lr, steps, cancel, write) = plan[k];
+        let data = builtin::dataset("fig1").unwrap();
+        let arch = Architecture {
+            input_dim: 1,
+            hidden: vec![width],
+            activation: act,
+            hidden_bias: true,
+            output_bias: true,
+            skip: true,
+            frozen_layers: vec![],
+            frozen_skip: false,
+        };
+        let net = init_network(&arch, k as u64, 1.0).unwrap();
+        let cfg = TrainConfig {
+            lr,
+            ..config(steps, k as u64)
+        };
+        let mut run = Run::new(net.clone(), data.clone(), &cfg)
+            .unwrap()
+            .checkpoint_every(10_000);
+        if write {
+            let dir = RunDir::new(tmp.path().join(format!("{tag}-{k}")));
+            let run_config = RunConfig {
+                version: "test".into(),
+                command: vec!["test".into()],
+                data: "fig1".into(),
+                model: net.describe(),
+                init_model: None,
+                init_scale: 1.0,
+                output_init_scale: 1.0,
+                train: cfg.clone(),
+                checkpoint_every: 10_000,
+            };
+            dir.write_start(&run_config, &data, &net).unwrap();
+            run = run.write_to(dir);
+        }
+        let mut rec = Recorder::default();
+        if cancel {
+            let token = CancelToken::new();
+            rec.stop_at_checkpoint = Some((20_000, token.clone()));
+            run = run.cancel_on(token);
+        }
+        (run, rec)
+    };
+    let mut alone = vec![];
+    for k in 0..plan.len() {
+        let (run, mut rec) = build(k, "alone");
+        alone.push((run.execute(&mut rec).unwrap(), rec));
+    }
+    assert!(alone[2].0.summary.diverged, "run 2 is meant to diverge");
+    assert_eq!(alone[4].0.summary.ending(), Ending::Cancelled);
+    let shared: Vec<Shared> = (0..plan.len()).map(|_| Shared::default()).collect();
+    let together_runs: Vec<(Run, Shared)> = (0..plan.len())
+        .map(|k| {
+            let (run, rec) = build(k, "together");
+            *shared[k].0.lock().unwrap() = rec;
+            (run, shared[k].clone())
+        })
+        .collect();
+    let together: Vec<_> = execute_all(together_runs)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    for (k, ((a, rec), t)) in alone.iter().zip(&together).enumerate() {
+        let bits = |n: &Network| n.params().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a.network), bits(&t.network), "run {k}: θ");
+        assert_eq!(a.metrics, t.metrics, "run {k}: metrics rows");
+        assert_eq!(a.checkpoint, t.checkpoint, "run {k}: last good state");
+        assert_eq!(a.summary.ending(), t.summary.ending(), "run {k}");
+        assert_eq!(a.summary.diverged_at, t.summary.diverged_at, "run {k}");
+        assert_eq!(a.summary.final_metrics, t.summary.final_metrics, "run {k}");
+        let seen = shared[k].0.lock().unwrap();
+        assert_eq!(rec.metrics, seen.metrics, "run {k}: metrics seen");
+        assert_eq!(
+            rec.checkpoints, seen.checkpoints,
+            "run {k}: checkpoints seen"
+        );
+        assert_eq!(rec.progress, seen.progress, "run {k}: progress seen");
+        if plan[k].5 {
+            let read = |tag: &str| {
+                std::fs::read_to_string(tmp.path().join(format!("{tag}-{k}")).join("metrics.csv"))
+                    .unwrap()
+            };
+            assert_eq!(read("alone"), read("together"), "run {k}: metrics.csv");
+        }
+    }
+}
+
+/// A [`Recorder`] the test keeps a handle on while `execute_all` owns the observer.
+#[derive(Clone, Default)]
+struct Shared(std::sync::Arc<std::sync::Mutex<Recorder>>);
+
+impl Observer for Shared {
+    fn progress(&mut self, run: &RunView<'_>) {
+        self.0.lock().unwrap().progress(run);
+    }
+    fn metrics(&mut self, row: &Metrics, run: &RunView<'_>) {
+        self.0.lock().unwrap().metrics(row, run);
+    }
+    fn checkpoint_saved(&mut self, step: u64) {
+        self.0.lock().unwrap().checkpoint_saved(step);
+    }
 }

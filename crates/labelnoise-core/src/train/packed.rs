@@ -826,6 +826,14 @@ impl Trainer {
         })
     }
 
+    /// Whether this run and `other` can share a pack now (module docs, "What packs").
+    pub(crate) fn packs_with(&self, other: &Trainer) -> bool {
+        match (self.pack_key(), other.pack_key()) {
+            (Some(a), Some(b)) => a == b && same_data(self, other),
+            _ => false,
+        }
+    }
+
     /// Runs every trainer until `target_step` steps are done, as
     /// [`run_until`](Self::run_until) on each would, with the same results bit for bit,
     /// but trains runs that can share a pack ([`PACK`] per pack; module docs, "What

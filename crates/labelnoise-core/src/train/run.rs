@@ -32,6 +32,7 @@ use std::time::Instant;
 
 use super::metrics::{metrics, Metrics};
 use super::outcome::{RunOutcome, Summary};
+use super::packed::PACK;
 use super::run_dir::{CheckpointChoice, CheckpointFile, RunDir};
 use super::schedule::log_spaced_steps;
 use super::{Checkpoint, RunStatus, TrainConfig, Trainer};
@@ -295,146 +296,330 @@ impl Run {
     /// Runs to the last step (or divergence, or cancellation) and returns the result,
     /// having written it to the run directory if there is one.
     pub fn execute(self, observer: &mut dyn Observer) -> Result<RunOutcome> {
-        let wall = Instant::now();
+        execute_in_lockstep(vec![(self, observer)])
+            .pop()
+            .expect("one result per run")
+    }
+
+    /// What must agree for runs to go through their stops together
+    /// ([`execute_all`]): the step they start from, their length, metrics steps, pauses
+    /// and checkpoint period.
+    fn schedule(&self) -> (u64, u64, usize, &[u64], u64) {
+        let c = self.trainer.config();
+        (
+            self.trainer.step(),
+            c.steps,
+            c.log_points,
+            &self.pauses,
+            self.checkpoint_every,
+        )
+    }
+}
+
+/// One run inside [`execute_in_lockstep`]: its parts, its observer and where it is.
+struct Lane<'o> {
+    initial: Network,
+    data: Dataset,
+    trainer: Trainer,
+    rows: Vec<Metrics>,
+    checkpoint_every: u64,
+    dir: Option<RunDir>,
+    cancel: Vec<CancelToken>,
+    pauses: Vec<u64>,
+    observer: &'o mut dyn Observer,
+    clock: Clock,
+    last_good: Checkpoint,
+    diverged_at: Option<u64>,
+    cancelled: bool,
+    /// The run stopped before the last stop (diverged, cancelled, or failed).
+    stopped: bool,
+    /// Its metrics worker reported an overflow: nothing more to receive.
+    overflowed: bool,
+    error: Option<Error>,
+}
+
+impl Lane<'_> {
+    /// Writes `checkpoint.json` with the rows so far and `state`, if there is a run
+    /// directory.
+    fn save(&self, state: &Checkpoint) -> Result<()> {
+        if let Some(dir) = &self.dir {
+            dir.write_checkpoint(&CheckpointFile {
+                trainer: state.clone(),
+                metrics: self.rows.clone(),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Everything a lane does between two chunks (module docs): metrics to the worker,
+    /// rows back, divergence, checkpoint, pause, progress. `Ok(false)` when the run stops
+    /// here.
+    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::manual_is_multiple_of)] // `is_multiple_of` needs Rust 1.87; the MSRV is 1.85.
+    fn after_chunk(
+        &mut self,
+        stop: u64,
+        status: RunStatus,
+        metric_steps: &[u64],
+        total: u64,
+        max_pending: usize,
+        to_worker: &std::sync::mpsc::Sender<(u64, Network)>,
+        pipe: &mut MetricsPipe,
+    ) -> Result<bool> {
+        if let RunStatus::Diverged { step } = status {
+            self.diverged_at = Some(step);
+            return Ok(false);
+        }
+        self.last_good = self.trainer.checkpoint();
+        if metric_steps.binary_search(&stop).is_ok() {
+            // A send fails only if the worker is gone, which it is not before `pipe` is
+            // dropped.
+            to_worker.send((stop, self.trainer.network())).ok();
+            pipe.pending.push_back(self.last_good.clone());
+        }
+        let checkpoint_due = self.dir.is_some()
+            && self.checkpoint_every > 0
+            && (stop % self.checkpoint_every == 0 || stop == total);
+        // Wait for the worker before a checkpoint (its file holds every row so far) and
+        // when too many snapshots are waiting (bounded memory).
+        let wait = if checkpoint_due { 0 } else { max_pending };
+        let view = self.clock.view(&self.trainer, total);
+        let observer = &mut *self.observer;
+        if let Some(step) = pipe.receive(&mut self.rows, wait, |m| observer.metrics(m, &view))? {
+            // θ is finite but the loss or reg overflowed: diverged; keep the last state
+            // whose metrics were finite.
+            self.diverged_at = Some(step);
+            self.last_good = pipe.confirmed.clone();
+            self.overflowed = true;
+            return Ok(false);
+        }
+        if checkpoint_due {
+            self.save(&self.last_good)?;
+            self.observer.checkpoint_saved(stop);
+        }
+        if self.pauses.binary_search(&stop).is_ok() {
+            self.observer.paused(&view);
+        }
+        self.observer.progress(&view);
+        Ok(true)
+    }
+}
+
+/// Runs with one schedule ([`Run::schedule`]) to their ends together: at every stop the
+/// trainers of the runs still going advance by [`Trainer::run_together`] (packed in
+/// vector lanes where they can be, `super::packed`; the same bits as alone), then each
+/// run does its own work between chunks, exactly as a run alone. Each run has its own
+/// metrics worker thread; one that stops (diverges, is cancelled, fails to write) leaves
+/// the others going. A chunk's training time is shared equally among the runs in it
+/// (their steps per second). Results in the order given.
+fn execute_in_lockstep(runs: Vec<(Run, &mut dyn Observer)>) -> Vec<Result<RunOutcome>> {
+    let wall = Instant::now();
+    let Some((first, _)) = runs.first() else {
+        return Vec::new();
+    };
+    let total = first.trainer.config().steps;
+    let metric_steps = log_spaced_steps(total, first.trainer.config().log_points);
+    let start = first.trainer.step();
+    let stops = stops(
+        total,
+        &metric_steps,
+        &first.pauses,
+        first.checkpoint_every,
+        start,
+    );
+    let mut lanes: Vec<Lane<'_>> = Vec::with_capacity(runs.len());
+    for (run, observer) in runs {
         let Run {
             initial,
             data,
-            mut trainer,
+            trainer,
             mut rows,
             checkpoint_every,
             dir,
             cancel,
             pauses,
             resumed: _,
-        } = self;
-        let total = trainer.config().steps;
-        let metric_steps = log_spaced_steps(total, trainer.config().log_points);
-        let max_pending = max_pending(initial.param_count());
+        } = run;
+        let mut error = None;
         if rows.is_empty() && metric_steps.first() == Some(&0) && trainer.step() == 0 {
-            rows.push(metrics(&trainer.network(), &data, 0)?);
+            match metrics(&trainer.network(), &data, 0) {
+                Ok(m) => rows.push(m),
+                Err(e) => error = Some(e),
+            }
         }
-        let mut clock = Clock::default();
-        observer.progress(&clock.view(&trainer, total));
-        if trainer.step() == 0 && pauses.first() == Some(&0) {
-            observer.paused(&clock.view(&trainer, total));
+        let clock = Clock::default();
+        if error.is_none() {
+            observer.progress(&clock.view(&trainer, total));
+            if trainer.step() == 0 && pauses.first() == Some(&0) {
+                observer.paused(&clock.view(&trainer, total));
+            }
         }
-        let mut last_good = trainer.checkpoint();
-        let mut diverged_at = None;
-        let mut cancelled = false;
-        std::thread::scope(|scope| -> Result<()> {
+        lanes.push(Lane {
+            last_good: trainer.checkpoint(),
+            stopped: error.is_some(),
+            initial,
+            data,
+            trainer,
+            rows,
+            checkpoint_every,
+            dir,
+            cancel,
+            pauses,
+            observer,
+            clock,
+            diverged_at: None,
+            cancelled: false,
+            overflowed: false,
+            error,
+        });
+    }
+    let max_pending = lanes
+        .iter()
+        .map(|l| max_pending(l.initial.param_count()))
+        .min()
+        .unwrap_or(8);
+    std::thread::scope(|scope| {
+        let mut senders = Vec::with_capacity(lanes.len());
+        let mut pipes = Vec::with_capacity(lanes.len());
+        for lane in &lanes {
             let (to_worker, jobs) = std::sync::mpsc::channel::<(u64, Network)>();
             let (to_main, results) = std::sync::mpsc::channel();
-            let data = &data;
+            let data = lane.data.clone();
             scope.spawn(move || {
                 for (step, net) in jobs {
-                    if to_main.send(metrics(&net, data, step)).is_err() {
+                    if to_main.send(metrics(&net, &data, step)).is_err() {
                         break;
                     }
                 }
             });
-            let mut pipe = MetricsPipe {
+            senders.push(to_worker);
+            pipes.push(MetricsPipe {
                 results,
                 pending: VecDeque::new(),
-                confirmed: trainer.checkpoint(),
-            };
-            let save = |rows: &[Metrics], state: &Checkpoint| -> Result<()> {
-                if let Some(dir) = &dir {
-                    dir.write_checkpoint(&CheckpointFile {
-                        trainer: state.clone(),
-                        metrics: rows.to_vec(),
-                    })?;
-                }
-                Ok(())
-            };
-            let stops = stops(
-                total,
-                &metric_steps,
-                &pauses,
-                checkpoint_every,
-                trainer.step(),
-            );
-            for stop in stops {
-                if cancel.iter().any(CancelToken::is_cancelled) {
-                    cancelled = true;
-                    break;
-                }
-                let before = trainer.step();
-                let t = Instant::now();
-                let status = trainer.run_until(stop);
-                clock.add(trainer.step() - before, t.elapsed().as_secs_f64());
-                if let RunStatus::Diverged { step } = status {
-                    diverged_at = Some(step);
-                    break;
-                }
-                last_good = trainer.checkpoint();
-                if metric_steps.binary_search(&stop).is_ok() {
-                    // A send fails only if the worker is gone, which it is not before
-                    // `pipe` is dropped.
-                    to_worker.send((stop, trainer.network())).ok();
-                    pipe.pending.push_back(last_good.clone());
-                }
-                let checkpoint_due = dir.is_some()
-                    && checkpoint_every > 0
-                    && (stop % checkpoint_every == 0 || stop == total);
-                // Wait for the worker before a checkpoint (its file holds every row so
-                // far) and when too many snapshots are waiting (bounded memory).
-                let wait = if checkpoint_due { 0 } else { max_pending };
-                let view = clock.view(&trainer, total);
-                if let Some(step) = pipe.receive(&mut rows, wait, |m| observer.metrics(m, &view))? {
-                    // θ is finite but the loss or reg overflowed: diverged; keep the
-                    // last state whose metrics were finite.
-                    diverged_at = Some(step);
-                    last_good = pipe.confirmed.clone();
-                    return Ok(());
-                }
-                if checkpoint_due {
-                    save(&rows, &last_good)?;
-                    observer.checkpoint_saved(stop);
-                }
-                if pauses.binary_search(&stop).is_ok() {
-                    observer.paused(&view);
-                }
-                observer.progress(&view);
-            }
-            // The metrics still waiting; one that overflowed ends the run there (also
-            // when the trainer diverged later).
-            let view = clock.view(&trainer, total);
-            if let Some(step) = pipe.receive(&mut rows, 0, |m| observer.metrics(m, &view))? {
-                diverged_at = Some(step);
-                last_good = pipe.confirmed.clone();
-            } else if cancelled {
-                save(&rows, &last_good)?;
-                observer.checkpoint_saved(last_good.step);
-            }
-            Ok(())
-        })?;
-        let network = initial.with_params(&last_good.theta)?;
-        let final_metrics = match rows.last() {
-            Some(m) if m.step == last_good.step => m.clone(),
-            _ => metrics(&network, &data, last_good.step)?,
-        };
-        let summary = Summary {
-            seed: trainer.config().seed,
-            steps: last_good.step,
-            diverged: diverged_at.is_some(),
-            diverged_at,
-            cancelled: cancelled && diverged_at.is_none(),
-            kernel: format!("{:?}", trainer.kernel()).to_lowercase(),
-            steps_per_second: clock.steps_per_second(),
-            wall_seconds: wall.elapsed().as_secs_f64(),
-            final_metrics,
-        };
-        let outcome = RunOutcome {
-            network,
-            metrics: rows,
-            summary,
-            checkpoint: last_good,
-        };
-        if let Some(dir) = &dir {
-            dir.write_outcome(&outcome)?;
+                confirmed: lane.trainer.checkpoint(),
+            });
         }
-        Ok(outcome)
+        for &stop in &stops {
+            for lane in lanes.iter_mut().filter(|l| !l.stopped) {
+                if lane.cancel.iter().any(CancelToken::is_cancelled) {
+                    lane.cancelled = true;
+                    lane.stopped = true;
+                }
+            }
+            let going: Vec<usize> = (0..lanes.len()).filter(|&k| !lanes[k].stopped).collect();
+            if going.is_empty() {
+                break;
+            }
+            let before: Vec<u64> = going.iter().map(|&k| lanes[k].trainer.step()).collect();
+            let t = Instant::now();
+            let status = {
+                let mut trainers: Vec<&mut Trainer> = lanes
+                    .iter_mut()
+                    .filter(|l| !l.stopped)
+                    .map(|l| &mut l.trainer)
+                    .collect();
+                if let [one] = &mut trainers[..] {
+                    vec![one.run_until(stop)]
+                } else {
+                    Trainer::run_together(&mut trainers, stop)
+                }
+            };
+            let share = t.elapsed().as_secs_f64() / going.len() as f64;
+            for ((&k, status), before) in going.iter().zip(status).zip(before) {
+                let lane = &mut lanes[k];
+                lane.clock.add(lane.trainer.step() - before, share);
+                let next = lane.after_chunk(
+                    stop,
+                    status,
+                    &metric_steps,
+                    total,
+                    max_pending,
+                    &senders[k],
+                    &mut pipes[k],
+                );
+                match next {
+                    Ok(true) => {}
+                    Ok(false) => lane.stopped = true,
+                    Err(e) => {
+                        lane.error = Some(e);
+                        lane.stopped = true;
+                    }
+                }
+            }
+        }
+        // The metrics still waiting; one that overflowed ends the run there (also when
+        // the trainer diverged later).
+        for (lane, pipe) in lanes.iter_mut().zip(&mut pipes) {
+            if lane.error.is_some() || lane.overflowed {
+                continue;
+            }
+            let view = lane.clock.view(&lane.trainer, total);
+            let observer = &mut *lane.observer;
+            match pipe.receive(&mut lane.rows, 0, |m| observer.metrics(m, &view)) {
+                Ok(Some(step)) => {
+                    lane.diverged_at = Some(step);
+                    lane.last_good = pipe.confirmed.clone();
+                }
+                Ok(None) if lane.cancelled => match lane.save(&lane.last_good) {
+                    Ok(()) => lane.observer.checkpoint_saved(lane.last_good.step),
+                    Err(e) => lane.error = Some(e),
+                },
+                Ok(None) => {}
+                Err(e) => lane.error = Some(e),
+            }
+        }
+        drop(senders);
+    });
+    let seconds = wall.elapsed().as_secs_f64();
+    lanes
+        .into_iter()
+        .map(|lane| finish(lane, seconds))
+        .collect()
+}
+
+/// A lane's [`RunOutcome`] (written to its run directory, if any), or its error.
+fn finish(lane: Lane<'_>, wall_seconds: f64) -> Result<RunOutcome> {
+    if let Some(e) = lane.error {
+        return Err(e);
     }
+    let Lane {
+        initial,
+        data,
+        trainer,
+        rows,
+        dir,
+        last_good,
+        diverged_at,
+        cancelled,
+        clock,
+        ..
+    } = lane;
+    let network = initial.with_params(&last_good.theta)?;
+    let final_metrics = match rows.last() {
+        Some(m) if m.step == last_good.step => m.clone(),
+        _ => metrics(&network, &data, last_good.step)?,
+    };
+    let summary = Summary {
+        seed: trainer.config().seed,
+        steps: last_good.step,
+        diverged: diverged_at.is_some(),
+        diverged_at,
+        cancelled: cancelled && diverged_at.is_none(),
+        kernel: format!("{:?}", trainer.kernel()).to_lowercase(),
+        steps_per_second: clock.steps_per_second(),
+        wall_seconds,
+        final_metrics,
+    };
+    let outcome = RunOutcome {
+        network,
+        metrics: rows,
+        summary,
+        checkpoint: last_good,
+    };
+    if let Some(dir) = &dir {
+        dir.write_outcome(&outcome)?;
+    }
+    Ok(outcome)
 }
 
 /// The bytes a run of `net` on `data` needs besides the network itself, roughly: θ in
@@ -512,13 +697,62 @@ pub fn check_memory_together(runs: &[&Run]) -> Result<()> {
     )
 }
 
-/// Runs several runs in parallel (rayon, one task per run), each with its own observer;
-/// results in the order given.
+/// Runs several runs in parallel, each with its own observer; results in the order
+/// given. Runs that can train packed in vector lanes (`super::packed`: the fused relu
+/// kernel at width ≤ `PACK_MAX_WIDTH`, one data set and shape, Rademacher or uniform noise
+/// or copies) and share a schedule go in groups of up to `PACK` through
+/// [`execute_in_lockstep`]; every group or lone run is one rayon task. Each run's results
+/// are bit-identical to running it alone.
 pub fn execute_all<O: Observer + Send>(runs: Vec<(Run, O)>) -> Vec<Result<RunOutcome>> {
     use rayon::prelude::*;
-    runs.into_par_iter()
-        .map(|(run, mut observer)| run.execute(&mut observer))
-        .collect()
+    let groups = lockstep_groups(&runs.iter().map(|(r, _)| r).collect::<Vec<_>>());
+    let mut slots: Vec<Option<(Run, O)>> = runs.into_iter().map(Some).collect();
+    let tasks: Vec<Vec<(usize, Run, O)>> = groups
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(|&k| {
+                    let (run, observer) = slots[k].take().expect("each run in one group");
+                    (k, run, observer)
+                })
+                .collect()
+        })
+        .collect();
+    let mut results: Vec<(usize, Result<RunOutcome>)> = tasks
+        .into_par_iter()
+        .flat_map_iter(|task| {
+            let (order, (runs, mut observers)): (Vec<usize>, (Vec<Run>, Vec<O>)) =
+                task.into_iter().map(|(k, r, o)| (k, (r, o))).unzip();
+            let pairs: Vec<(Run, &mut dyn Observer)> = runs
+                .into_iter()
+                .zip(observers.iter_mut().map(|o| o as &mut dyn Observer))
+                .collect();
+            let out = execute_in_lockstep(pairs);
+            order.into_iter().zip(out).collect::<Vec<_>>()
+        })
+        .collect();
+    results.sort_by_key(|(k, _)| *k);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The groups [`execute_all`] runs in lockstep: indices into `runs`, each group at most
+/// [`PACK`] runs of one schedule that pack together, in the order given (a run that packs
+/// with nothing is a group of one).
+fn lockstep_groups(runs: &[&Run]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (k, run) in runs.iter().enumerate() {
+        let joins = groups.iter_mut().find(|g| {
+            let first = runs[g[0]];
+            g.len() < PACK
+                && first.schedule() == run.schedule()
+                && first.trainer.packs_with(&run.trainer)
+        });
+        match joins {
+            Some(g) => g.push(k),
+            None => groups.push(vec![k]),
+        }
+    }
+    groups
 }
 
 /// Training-loop time and steps, for the steps-per-second figure.
@@ -684,6 +918,51 @@ mod tests {
         );
         // One run alone is never refused here: Run::new checked it.
         assert!(check_memory_together(&[&large]).is_ok());
+    }
+
+    #[test]
+    fn runs_of_one_schedule_that_pack_form_groups_of_at_most_a_pack() {
+        use crate::{builtin, Activation, Architecture};
+        let data = builtin::dataset("fig1").unwrap();
+        let run = |m: usize, act: Activation, steps: u64, seed: u64| {
+            let arch = Architecture {
+                input_dim: 1,
+                hidden: vec![m],
+                activation: act,
+                hidden_bias: true,
+                output_bias: true,
+                skip: true,
+                frozen_layers: vec![],
+                frozen_skip: false,
+            };
+            let net = crate::train::init_network(&arch, seed, 1.0).unwrap();
+            let cfg = TrainConfig {
+                steps,
+                seed,
+                ..TrainConfig::default()
+            };
+            Run::new(net, data.clone(), &cfg).unwrap()
+        };
+        let mut runs = vec![];
+        for seed in 0..10 {
+            runs.push(run(16, Activation::Relu, 1000, seed));
+        }
+        runs.push(run(16, Activation::Tanh, 1000, 0));
+        runs.push(run(16, Activation::Relu, 2000, 0));
+        runs.push(run(32, Activation::Relu, 1000, 0));
+        runs.push(run(16, Activation::Relu, 1000, 10).pause_at([500]));
+        let refs: Vec<&Run> = runs.iter().collect();
+        assert_eq!(
+            lockstep_groups(&refs),
+            vec![
+                (0..8).collect::<Vec<_>>(),
+                vec![8, 9],
+                vec![10],
+                vec![11],
+                vec![12],
+                vec![13]
+            ]
+        );
     }
 
     #[test]
