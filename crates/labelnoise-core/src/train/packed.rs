@@ -826,6 +826,11 @@ impl Trainer {
         })
     }
 
+    /// The width of this run's network when it could train packed.
+    pub(crate) fn pack_width(&self) -> Option<usize> {
+        self.pack_key().map(|k| k.m)
+    }
+
     /// Whether this run and `other` can share a pack now (module docs, "What packs").
     pub(crate) fn packs_with(&self, other: &Trainer) -> bool {
         match (self.pack_key(), other.pack_key()) {
@@ -866,7 +871,8 @@ impl Trainer {
                     }
                 }
             }
-            if members.len() < PACK_MIN_RUNS {
+            let width = keys[first].as_ref().map_or(0, |k| k.m);
+            if members.len() < 2 || !worth_packing(width, members.len(), 1) {
                 for &k in &members {
                     status[k] = Some(trainers[k].run_until(target_step));
                 }
@@ -890,9 +896,54 @@ impl Trainer {
     }
 }
 
-/// The fewest runs that train packed; fewer train alone (measured by the `packed`
-/// bench: docs/limits.md).
-pub const PACK_MIN_RUNS: usize = 2;
+/// The measured speed of a full pack against its 8 runs trained one at a time on one
+/// core (ns per seed-step alone over packed), at widths 1 … [`PACK_MAX_WIDTH`]: from
+/// `cargo bench -p labelnoise-core --bench packed` on the 2-core AVX-512 machine of
+/// docs/limits.md. Between the widths measured, the ratio is interpolated in log m.
+const SPEEDUP: [(usize, f64); 9] = [
+    (1, 3.6),
+    (4, 3.0),
+    (8, 3.0),
+    (16, 2.8),
+    (32, 2.0),
+    (64, 1.4),
+    (128, 1.0),
+    (256, 0.8),
+    (512, 0.8),
+];
+
+/// [`SPEEDUP`] at width m.
+pub fn pack_speedup(m: usize) -> f64 {
+    let m = m.max(1);
+    let mut last = SPEEDUP[0];
+    for &(w, r) in &SPEEDUP {
+        if m <= w {
+            if w == last.0 {
+                return r;
+            }
+            let t =
+                ((m as f64).ln() - (last.0 as f64).ln()) / ((w as f64).ln() - (last.0 as f64).ln());
+            return last.1 + t * (r - last.1);
+        }
+        last = (w, r);
+    }
+    last.1
+}
+
+/// Whether `runs` runs of width m that can share packs train faster packed than one at a
+/// time, with `threads` threads: packed, ⌈runs/8⌉ packs (each as slow as a full one) of
+/// which `threads` run at once, each worth [`pack_speedup`] × its share of 8 lanes; alone,
+/// `threads` runs at once. Packing must win by 10% (the estimate's error).
+pub fn worth_packing(m: usize, runs: usize, threads: usize) -> bool {
+    if runs < 2 || m > PACK_MAX_WIDTH {
+        return false;
+    }
+    let packs = runs.div_ceil(PACK);
+    let threads = threads.max(1);
+    let packed = pack_speedup(m) * runs as f64 / (packs * PACK) as f64 * packs.min(threads) as f64;
+    let alone = runs.min(threads) as f64;
+    packed > 1.1 * alone
+}
 
 fn same_data(a: &Trainer, b: &Trainer) -> bool {
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();

@@ -705,7 +705,8 @@ pub fn check_memory_together(runs: &[&Run]) -> Result<()> {
 /// are bit-identical to running it alone.
 pub fn execute_all<O: Observer + Send>(runs: Vec<(Run, O)>) -> Vec<Result<RunOutcome>> {
     use rayon::prelude::*;
-    let groups = lockstep_groups(&runs.iter().map(|(r, _)| r).collect::<Vec<_>>());
+    let threads = rayon::current_num_threads();
+    let groups = lockstep_groups(&runs.iter().map(|(r, _)| r).collect::<Vec<_>>(), threads);
     let mut slots: Vec<Option<(Run, O)>> = runs.into_iter().map(Some).collect();
     let tasks: Vec<Vec<(usize, Run, O)>> = groups
         .iter()
@@ -735,23 +736,33 @@ pub fn execute_all<O: Observer + Send>(runs: Vec<(Run, O)>) -> Vec<Result<RunOut
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-/// The groups [`execute_all`] runs in lockstep: indices into `runs`, each group at most
-/// [`PACK`] runs of one schedule that pack together, in the order given (a run that packs
-/// with nothing is a group of one).
-fn lockstep_groups(runs: &[&Run]) -> Vec<Vec<usize>> {
-    let mut groups: Vec<Vec<usize>> = Vec::new();
+/// The groups [`execute_all`] runs in lockstep: indices into `runs`. Runs of one
+/// schedule that pack together form a family; a family of K runs goes in groups of up to
+/// [`PACK`] when packing is faster with this many threads
+/// ([`worth_packing`](super::packed::worth_packing)), else one run per group, as does
+/// every run that packs with nothing.
+fn lockstep_groups(runs: &[&Run], threads: usize) -> Vec<Vec<usize>> {
+    let mut families: Vec<Vec<usize>> = Vec::new();
     for (k, run) in runs.iter().enumerate() {
-        let joins = groups.iter_mut().find(|g| {
-            let first = runs[g[0]];
-            g.len() < PACK
-                && first.schedule() == run.schedule()
-                && first.trainer.packs_with(&run.trainer)
+        let joins = families.iter_mut().find(|f| {
+            let first = runs[f[0]];
+            first.schedule() == run.schedule() && first.trainer.packs_with(&run.trainer)
         });
         match joins {
-            Some(g) => g.push(k),
-            None => groups.push(vec![k]),
+            Some(f) => f.push(k),
+            None => families.push(vec![k]),
         }
     }
+    let mut groups = Vec::new();
+    for family in families {
+        let width = runs[family[0]].trainer.pack_width().unwrap_or(usize::MAX);
+        if super::packed::worth_packing(width, family.len(), threads) {
+            groups.extend(family.chunks(PACK).map(<[usize]>::to_vec));
+        } else {
+            groups.extend(family.into_iter().map(|k| vec![k]));
+        }
+    }
+    groups.sort_by_key(|g| g[0]);
     groups
 }
 
@@ -952,8 +963,16 @@ mod tests {
         runs.push(run(32, Activation::Relu, 1000, 0));
         runs.push(run(16, Activation::Relu, 1000, 10).pause_at([500]));
         let refs: Vec<&Run> = runs.iter().collect();
+        // Width 16 packs even for one thread's worth of runs; two width-32 runs do not.
+        assert!(crate::train::packed::worth_packing(16, 8, 2));
+        assert!(!crate::train::packed::worth_packing(32, 2, 2));
+        assert!(!crate::train::packed::worth_packing(
+            crate::train::packed::PACK_MAX_WIDTH + 1,
+            8,
+            1
+        ));
         assert_eq!(
-            lockstep_groups(&refs),
+            lockstep_groups(&refs, 2),
             vec![
                 (0..8).collect::<Vec<_>>(),
                 vec![8, 9],
