@@ -50,8 +50,8 @@ use super::{Engine, RunStatus, Trainer};
 pub const PACK: usize = 8;
 
 /// The widest network that trains packed: above it the per-step work that packing
-/// shares is a small part of a step (measured by the `packed` bench; docs/limits.md).
-pub const PACK_MAX_WIDTH: usize = 256;
+/// shares is a small part of a step (measured by the `packed` bench; docs/conventions.md#packed-runs).
+pub const PACK_MAX_WIDTH: usize = 128;
 
 /// One f64 per lane, 64-byte aligned so that an AVX-512 load or store of it never
 /// splits across cache lines (unaligned, the pass was 2x slower at m = 64).
@@ -937,18 +937,17 @@ impl Trainer {
 
 /// The measured speed of a full pack against its 8 runs trained one at a time on one
 /// core (ns per seed-step alone over packed), at widths 1 … [`PACK_MAX_WIDTH`]: from
-/// `cargo bench -p labelnoise-core --bench packed` on the 2-core AVX-512 machine of
-/// docs/limits.md. Between the widths measured, the ratio is interpolated in log m.
-const SPEEDUP: [(usize, f64); 9] = [
-    (1, 3.6),
-    (4, 3.0),
-    (8, 3.0),
-    (16, 2.8),
-    (32, 2.0),
-    (64, 1.4),
+/// `cargo bench -p labelnoise-core --bench packed` on the shared 2-core AVX-512 machine
+/// (docs/conventions.md#packed-runs), rounded down. Between the widths measured, the
+/// ratio is interpolated in log m.
+const SPEEDUP: [(usize, f64); 7] = [
+    (1, 3.7),
+    (4, 4.0),
+    (8, 4.0),
+    (16, 2.6),
+    (32, 2.2),
+    (64, 1.3),
     (128, 1.0),
-    (256, 0.8),
-    (512, 0.8),
 ];
 
 /// [`SPEEDUP`] at width m.
