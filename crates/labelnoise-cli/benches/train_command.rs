@@ -36,16 +36,7 @@ fn scale() -> f64 {
 
 /// Seconds for `steps` steps of the library loop (one timing).
 fn library(m: usize, steps: u64) -> f64 {
-    let arch = Architecture {
-        input_dim: 1,
-        hidden: vec![m],
-        activation: Activation::Relu,
-        hidden_bias: true,
-        output_bias: true,
-        skip: true,
-        frozen_layers: vec![],
-        frozen_skip: false,
-    };
+    let arch = Architecture::shallow(m, Activation::Relu);
     let data = builtin::dataset("fig1").expect("built-in");
     let net = init_network(&arch, 0, init_scale(m)).expect("net");
     let cfg = TrainConfig {

@@ -16,16 +16,7 @@ use labelnoise_core::train::{init_network, Kernel, TrainConfig, Trainer};
 use labelnoise_core::{builtin, Activation, Architecture};
 
 fn trainers(m: usize, k: usize) -> Vec<Trainer> {
-    let arch = Architecture {
-        input_dim: 1,
-        hidden: vec![m],
-        activation: Activation::Relu,
-        hidden_bias: true,
-        output_bias: true,
-        skip: true,
-        frozen_layers: vec![],
-        frozen_skip: false,
-    };
+    let arch = Architecture::shallow(m, Activation::Relu);
     let data = builtin::dataset("fig1").expect("built in");
     (0..k as u64)
         .map(|seed| {

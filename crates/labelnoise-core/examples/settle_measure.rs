@@ -22,16 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("width seed fit_loss start_reg end_reg outcome iterations trials seconds null_grad curve_length theorem1");
     for &width in &widths {
         for seed in 1..=5u64 {
-            let arch = Architecture {
-                input_dim: 1,
-                hidden: vec![width],
-                activation: Activation::Relu,
-                hidden_bias: true,
-                output_bias: true,
-                skip: true,
-                frozen_layers: vec![],
-                frozen_skip: false,
-            };
+            let arch = Architecture::shallow(width, Activation::Relu);
             let net = init_network(&arch, seed, 1.0)?;
             let cfg = TrainConfig {
                 lr: 5e-3,

@@ -97,6 +97,22 @@ pub struct Architecture {
 }
 
 impl Architecture {
+    /// One hidden layer of `width` units with biases on 1-D inputs, an output bias and a
+    /// trainable skip unit, nothing frozen: the network of the paper's Theorem 1 and of
+    /// most experiments, tests and benches.
+    pub fn shallow(width: usize, activation: Activation) -> Self {
+        Architecture {
+            input_dim: 1,
+            hidden: vec![width],
+            activation,
+            hidden_bias: true,
+            output_bias: true,
+            skip: true,
+            frozen_layers: vec![],
+            frozen_skip: false,
+        }
+    }
+
     /// The number of parameters (trainable or not) of a network of this shape, without
     /// overflow for any widths.
     pub fn param_count_u128(&self) -> u128 {

@@ -21,14 +21,10 @@ fn net(
     seed: u64,
 ) -> Network {
     let arch = Architecture {
-        input_dim: 1,
-        hidden: vec![m],
-        activation: act,
-        hidden_bias: true,
         output_bias: out_bias,
         skip,
-        frozen_layers: vec![],
         frozen_skip,
+        ..Architecture::shallow(m, act)
     };
     init_network(&arch, seed, 1.0).unwrap()
 }

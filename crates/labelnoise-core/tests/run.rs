@@ -10,16 +10,7 @@ use labelnoise_core::{builtin, Activation, Architecture, Dataset, Network};
 
 fn fig1_net(width: usize, seed: u64) -> (Network, Dataset) {
     let data = builtin::dataset("fig1").unwrap();
-    let arch = Architecture {
-        input_dim: 1,
-        hidden: vec![width],
-        activation: Activation::Relu,
-        hidden_bias: true,
-        output_bias: true,
-        skip: true,
-        frozen_layers: vec![],
-        frozen_skip: false,
-    };
+    let arch = Architecture::shallow(width, Activation::Relu);
     (init_network(&arch, seed, 1.0).unwrap(), data)
 }
 
@@ -316,16 +307,7 @@ fn runs_executed_together_equal_runs_executed_alone() {
     let build = |k: usize, tag: &str| -> (Run, Recorder) {
         let (width, act, lr, steps, cancel, write) = plan[k];
         let data = builtin::dataset("fig1").unwrap();
-        let arch = Architecture {
-            input_dim: 1,
-            hidden: vec![width],
-            activation: act,
-            hidden_bias: true,
-            output_bias: true,
-            skip: true,
-            frozen_layers: vec![],
-            frozen_skip: false,
-        };
+        let arch = Architecture::shallow(width, act);
         let net = init_network(&arch, k as u64, 1.0).unwrap();
         let cfg = TrainConfig {
             lr,

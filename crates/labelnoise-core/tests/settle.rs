@@ -15,16 +15,7 @@ fn fig1() -> Dataset {
 }
 
 fn relu_arch(width: usize) -> Architecture {
-    Architecture {
-        input_dim: 1,
-        hidden: vec![width],
-        activation: Activation::Relu,
-        hidden_bias: true,
-        output_bias: true,
-        skip: true,
-        frozen_layers: vec![],
-        frozen_skip: false,
-    }
+    Architecture::shallow(width, Activation::Relu)
 }
 
 /// A plain-SGD (σ = 0) fit of `data` from the default initialisation.

@@ -421,16 +421,7 @@ fn mini_batch_averages_per_sample_updates() {
 }
 
 fn fig1_net(m: usize, act: Activation, seed: u64) -> (Network, Dataset) {
-    let arch = Architecture {
-        input_dim: 1,
-        hidden: vec![m],
-        activation: act,
-        hidden_bias: true,
-        output_bias: true,
-        skip: true,
-        frozen_layers: vec![],
-        frozen_skip: false,
-    };
+    let arch = Architecture::shallow(m, act);
     (
         init_network(&arch, seed, 1.0).unwrap(),
         builtin::dataset("fig1").unwrap(),

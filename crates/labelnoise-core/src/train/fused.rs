@@ -1012,16 +1012,7 @@ mod tests {
     use crate::{builtin, Architecture};
 
     fn relu_net(m: usize, seed: u64, edit: impl Fn(&mut [f64])) -> Network {
-        let arch = Architecture {
-            input_dim: 1,
-            hidden: vec![m],
-            activation: Activation::Relu,
-            hidden_bias: true,
-            output_bias: true,
-            skip: true,
-            frozen_layers: vec![],
-            frozen_skip: false,
-        };
+        let arch = Architecture::shallow(m, Activation::Relu);
         let mut net = init_network(&arch, seed, 1.0).unwrap();
         let mut theta = net.params();
         edit(&mut theta);

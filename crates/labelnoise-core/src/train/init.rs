@@ -53,16 +53,7 @@ mod tests {
     use crate::activation::Activation;
 
     fn arch() -> Architecture {
-        Architecture {
-            input_dim: 1,
-            hidden: vec![64],
-            activation: Activation::Relu,
-            hidden_bias: true,
-            output_bias: true,
-            skip: true,
-            frozen_layers: vec![],
-            frozen_skip: false,
-        }
+        Architecture::shallow(64, Activation::Relu)
     }
 
     #[test]

@@ -1152,16 +1152,7 @@ mod tests {
         let make = |m: usize| -> Vec<Trainer> {
             (0..5u64)
                 .map(|seed| {
-                    let arch = Architecture {
-                        input_dim: 1,
-                        hidden: vec![m],
-                        activation: Activation::Relu,
-                        hidden_bias: true,
-                        output_bias: true,
-                        skip: true,
-                        frozen_layers: vec![],
-                        frozen_skip: false,
-                    };
+                    let arch = Architecture::shallow(m, Activation::Relu);
                     let net = init_network(&arch, seed, 1.0).unwrap();
                     let cfg = TrainConfig {
                         seed,

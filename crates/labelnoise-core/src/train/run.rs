@@ -936,16 +936,7 @@ mod tests {
         use crate::{builtin, Activation, Architecture};
         let data = builtin::dataset("fig1").unwrap();
         let run = |m: usize, act: Activation, steps: u64, seed: u64| {
-            let arch = Architecture {
-                input_dim: 1,
-                hidden: vec![m],
-                activation: act,
-                hidden_bias: true,
-                output_bias: true,
-                skip: true,
-                frozen_layers: vec![],
-                frozen_skip: false,
-            };
+            let arch = Architecture::shallow(m, act);
             let net = crate::train::init_network(&arch, seed, 1.0).unwrap();
             let cfg = TrainConfig {
                 steps,

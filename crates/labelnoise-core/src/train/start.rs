@@ -379,16 +379,7 @@ mod tests {
     fn initialises_as_init_network_with_output_scale() {
         let data = fig1();
         let plain = spec().build(&data, "fig1", 7).unwrap();
-        let arch = Architecture {
-            input_dim: 1,
-            hidden: vec![16],
-            activation: Activation::Relu,
-            hidden_bias: true,
-            output_bias: true,
-            skip: true,
-            frozen_layers: vec![],
-            frozen_skip: false,
-        };
+        let arch = Architecture::shallow(16, Activation::Relu);
         let reference = init_network(&arch, 7, 1.0).unwrap();
         assert_eq!(plain.params(), reference.params());
         let scaled = NetworkSpec {
