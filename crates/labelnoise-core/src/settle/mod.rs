@@ -70,15 +70,17 @@
 
 mod context;
 mod driver;
+mod escape;
 mod options;
 mod outcome;
 mod output;
 mod pins;
 mod retraction;
+mod smooth;
 
 pub use driver::{memory_estimate, settle, settle_with_cancel};
-pub use options::{SettleOptions, ValidSettleOptions};
-pub use outcome::{Event, KinkAtPoint, Outcome, SettleResult, TraceRow};
+pub use options::{SettleOptions, ValidSettleOptions, MAX_ESCAPE_STEPS};
+pub use outcome::{EscapeRound, Event, KinkAtPoint, Outcome, SettleResult, Smoothing, TraceRow};
 pub use output::{
     event_name, pinned_null_reg_grad_norm, trace_csv, write_settle_dir, SettleSummary,
 };
