@@ -119,9 +119,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 new.end_reg / sgd_reg,
                 sgd_s / new_s,
                 new.smoothing.as_ref().map_or("-".to_string(), |m| format!(
-                    "{:.2}->{:.2}->{:.2} {} steps {}{}",
+                    "{:.2}->{:.2}->{:.2} {} steps {}{} final iters {}",
                     m.stalled_reg, m.smoothed_reg, m.settled_reg, m.outcome, m.steps,
-                    if m.accepted { "+" } else { "" }
+                    if m.accepted { "+" } else { "" }, new.iterations
                 )),
                 rounds.join(" ")
             ))

@@ -67,8 +67,6 @@ pub(super) fn escape(
     let mut rounds: Vec<EscapeRound> = Vec::new();
     let mut lr = opts.escape_lr;
     let mut idle = 0;
-    let mut iterations = best.iterations;
-    let mut trials = best.trials;
     for round in 1..=opts.escape_rounds {
         if cancel.is_cancelled() || !is_nonsmooth_stall(&best.outcome) {
             break;
@@ -119,8 +117,6 @@ pub(super) fn escape(
         if next.outcome == Outcome::Cancelled {
             break;
         }
-        iterations += next.iterations;
-        trials += next.trials;
         let accepted = matches!(
             next.outcome,
             Outcome::NonRepellent
@@ -149,8 +145,6 @@ pub(super) fn escape(
     best.start_reg = start_reg;
     best.fitted_first = fitted_first;
     best.fit_steps = fit_steps;
-    best.iterations = iterations;
-    best.trials = trials;
     best.escapes = rounds;
     best.smoothing = smoothing;
     Ok(best)

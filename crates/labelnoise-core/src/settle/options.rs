@@ -104,8 +104,8 @@ impl Default for SettleOptions {
 
 impl SettleOptions {
     /// The options, checked: fails on a tolerance that is NaN, infinite, negative or
-    /// out of range, naming the option (`--fit-tol` and `--stationarity-tol` as on the
-    /// command line, the others by their field name).
+    /// out of range, naming the option (`--fit-tol`, `--stationarity-tol` and the
+    /// `--escape-*` flags as on the command line, the others by their field name).
     pub fn check(&self) -> Result<ValidSettleOptions> {
         self.tolerances.check()?;
         let unit = |name: &str, v: f64, lo: f64, hi: f64| {
@@ -128,9 +128,9 @@ impl SettleOptions {
             unit("smooth_taus", tau, 0.0, 1.0)?;
         }
         for (name, v) in [
-            ("escape_lr", self.escape_lr),
-            ("escape_noise", self.escape_noise),
-            ("escape_time", self.escape_time),
+            ("--escape-lr", self.escape_lr),
+            ("--escape-noise", self.escape_noise),
+            ("--escape-time", self.escape_time),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(Error::parameter(
@@ -142,9 +142,9 @@ impl SettleOptions {
         let steps = self.escape_time / (self.escape_lr.powi(2) * self.escape_noise.powi(2));
         if self.escape_rounds > 0 && !(steps <= MAX_ESCAPE_STEPS) {
             return Err(Error::parameter(
-                "escape_time",
+                "--escape-time",
                 format!(
-                    "gives {steps:.3e} SGD steps per burst (escape_time / (escape_lr² escape_noise²)); at most {MAX_ESCAPE_STEPS:e} are allowed"
+                    "gives {steps:.3e} SGD steps per burst (T / (η² σ²) with --escape-lr η and --escape-noise σ); at most {MAX_ESCAPE_STEPS:e} are allowed"
                 ),
             ));
         }

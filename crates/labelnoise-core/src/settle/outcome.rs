@@ -129,7 +129,9 @@ pub struct SettleResult {
     pub start_reg: f64,
     /// reg of the final network.
     pub end_reg: f64,
-    /// Accepted moves (trace rows after the start).
+    /// Accepted moves (trace rows after the start) of the descent that produced the end
+    /// point (after a remedy, the last descent; the smoothed steps and the bursts are
+    /// counted in [`Self::smoothing`] and [`Self::escapes`]).
     pub iterations: usize,
     /// Trial points evaluated by the line search, accepted or not.
     pub trials: usize,

@@ -249,14 +249,9 @@ pub(super) fn continuation(
         out.start_reg = first.start_reg;
         out.fitted_first = first.fitted_first;
         out.fit_steps = first.fit_steps;
-        out.iterations += first.iterations + steps;
-        out.trials += first.trials;
         out
     } else {
-        let mut out = first;
-        out.iterations += steps + next.iterations;
-        out.trials += next.trials;
-        out
+        first
     };
     out.smoothing = Some(record);
     Ok(out)

@@ -130,21 +130,21 @@ fn escape_and_smoothing_options_are_checked() {
                 escape_lr: 0.0,
                 ..SettleOptions::default()
             },
-            "escape_lr",
+            "--escape-lr",
         ),
         (
             SettleOptions {
                 escape_noise: f64::NAN,
                 ..SettleOptions::default()
             },
-            "escape_noise",
+            "--escape-noise",
         ),
         (
             SettleOptions {
                 escape_time: 1e12,
                 ..SettleOptions::default()
             },
-            "escape_time",
+            "--escape-time",
         ),
         (
             SettleOptions {
