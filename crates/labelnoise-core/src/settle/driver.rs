@@ -70,10 +70,11 @@ pub fn settle_with_cancel(
     check_compatible(net, data)?;
     check_memory(net, data)?;
     let first = descend(net, data, opts, cancel)?;
+    let stall = first.network.clone();
     let first = super::smooth::continuation(first, data, opts, cancel, |from| {
         descend(from, data, opts, cancel)
     })?;
-    super::escape::escape(first, data, opts, cancel, |from| {
+    super::escape::escape(first, &stall, data, opts, cancel, |from| {
         descend(from, data, opts, cancel)
     })
 }

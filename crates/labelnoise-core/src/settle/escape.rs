@@ -7,7 +7,8 @@
 //! O(√(η σ²)) around M smooths reg over that width, so stacked kinks leave the point
 //! together and the function reorganises. An escape round does exactly that, briefly:
 //!
-//! 1. from the best end point so far, run label-noise SGD for `escape_time` slow-phase
+//! 1. from the first descent's stall (round 1) or the best end point so far (later
+//!    rounds), run label-noise SGD for `escape_time` slow-phase
 //!    time units, i.e. ⌈`escape_time` / (η² σ²)⌉ steps with η = `escape_lr` and
 //!    σ = `escape_noise` (Rademacher noise, batch 1, seed `escape_seed` + round);
 //! 2. descend again from where the burst ended (fit by Gauss–Newton, then the projected
@@ -55,6 +56,7 @@ pub(super) fn burst_steps(time: f64, lr: f64, noise: f64) -> u64 {
 /// runs one descent from a network.
 pub(super) fn escape(
     first: SettleResult,
+    stall: &Network,
     data: &Dataset,
     opts: &ValidSettleOptions,
     cancel: &CancelToken,
@@ -75,6 +77,10 @@ pub(super) fn escape(
             break;
         }
         let steps = burst_steps(opts.escape_time, lr, opts.escape_noise);
+        // The first burst leaves from the first descent's stall, the others from the
+        // best end point so far (measured: a burst from the stall and the smoothing
+        // continuation succeed on different starts, so neither should hide the other).
+        let from = if round == 1 { stall } else { &best.network };
         let cfg = TrainConfig {
             lr,
             steps,
@@ -83,8 +89,8 @@ pub(super) fn escape(
             log_points: 2,
             ..TrainConfig::default()
         }
-        .check(&best.network, data)?;
-        let mut trainer = Trainer::new(best.network.clone(), data.clone(), cfg);
+        .check(from, data)?;
+        let mut trainer = Trainer::new(from.clone(), data.clone(), cfg);
         let mut diverged = false;
         while trainer.step() < steps && !cancel.is_cancelled() {
             let next = (trainer.step() + CHUNK).min(steps);
