@@ -309,11 +309,11 @@ fn settle() {
         ],
         &["settle-functions", "settle-comparison"],
     );
-    // Four starts on each of fig1 and v8, three on sparse12.
+    // Four starts on each of fig1 and v8, two on sparse12.
     let pairs = r["pairs"].as_array().unwrap();
-    assert_eq!(pairs.len(), 11);
+    assert_eq!(pairs.len(), 10);
     let sparse = pairs.iter().filter(|p| p["data"] == "sparse12").count();
-    assert_eq!(sparse, 3);
+    assert_eq!(sparse, 2);
     for p in pairs {
         assert!(p["sgd"]["reg"].as_f64().unwrap() > 0.0, "{p}");
         assert!(p["settle"]["kind"].is_string(), "{p}");

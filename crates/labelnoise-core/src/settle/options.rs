@@ -140,7 +140,7 @@ impl SettleOptions {
             }
         }
         let steps = self.escape_time / (self.escape_lr.powi(2) * self.escape_noise.powi(2));
-        if self.escape_rounds > 0 && !(steps <= MAX_ESCAPE_STEPS) {
+        if self.escape_rounds > 0 && steps > MAX_ESCAPE_STEPS {
             return Err(Error::parameter(
                 "--escape-time",
                 format!(

@@ -216,7 +216,7 @@ pub(super) fn continuation(
     let (end, steps) = {
         let from = &first.network;
         let ctx = Ctx::new(from, data, opts, cancel);
-        if !(ctx.span > 0.0) {
+        if ctx.span <= 0.0 {
             return Ok(first);
         }
         let pt = ctx.evaluate(from.params())?.ok_or_else(internal)?;
