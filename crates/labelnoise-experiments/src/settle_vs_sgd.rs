@@ -602,7 +602,7 @@ fn report(r: &SettleVsSgd) -> crate::Result<Report> {
                 y_label: "settle".into(),
                 y_log: true,
                 series: times,
-                legend: Legend::UpperLeft,
+                legend: Legend::LowerLeft,
                 ..Panel::default()
             },
         ],

@@ -32,7 +32,7 @@ use super::options::ValidSettleOptions;
 use super::outcome::{EscapeRound, Outcome, SettleResult};
 
 /// SGD steps between two looks at the cancel token.
-const CHUNK: u64 = 50_000;
+const CHUNK: u64 = 5_000;
 
 /// Whether `outcome` is a stall at a non-smooth point that a burst may leave.
 pub(super) fn is_nonsmooth_stall(outcome: &Outcome) -> bool {
@@ -129,7 +129,6 @@ pub(super) fn escape(
                 | Outcome::ConstrainedStationary { .. }
                 | Outcome::KinkOnDataPoint { .. }
                 | Outcome::Stalled
-                | Outcome::MaxIterations
         ) && next.end_reg < best.end_reg * (1.0 - opts.escape_gain);
         rounds.push(EscapeRound {
             round,
@@ -153,5 +152,9 @@ pub(super) fn escape(
     best.fit_steps = fit_steps;
     best.escapes = rounds;
     best.smoothing = smoothing;
+    if cancel.is_cancelled() {
+        // Stopped from outside during a remedy: the best point so far, said as such.
+        best.outcome = Outcome::Cancelled;
+    }
     Ok(best)
 }

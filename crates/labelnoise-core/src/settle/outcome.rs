@@ -187,7 +187,7 @@ pub struct EscapeRound {
     pub settled_reg: Option<f64>,
     /// That descent's outcome (`None` when the burst diverged).
     pub outcome: Option<String>,
-    /// Whether that end point became the best so far (reg lower by more than
-    /// `escape_gain`, relative).
+    /// Whether that end point became the best so far (a finished descent, not
+    /// `max-iterations`, with reg lower by more than `escape_gain`, relative).
     pub accepted: bool,
 }

@@ -230,11 +230,20 @@ pub(super) fn continuation(
         (pt, steps)
     };
     if cancel.is_cancelled() {
+        let mut first = first;
+        first.outcome = Outcome::Cancelled;
         return Ok(first);
     }
     let next = descend(&end.net)?;
-    let accepted = !matches!(next.outcome, Outcome::Cancelled | Outcome::FitFailed { .. })
-        && next.end_reg < first.end_reg * (1.0 - opts.escape_gain);
+    if next.outcome == Outcome::Cancelled {
+        let mut first = first;
+        first.outcome = Outcome::Cancelled;
+        return Ok(first);
+    }
+    let accepted = !matches!(
+        next.outcome,
+        Outcome::Cancelled | Outcome::FitFailed { .. } | Outcome::MaxIterations
+    ) && next.end_reg < first.end_reg * (1.0 - opts.escape_gain);
     let record = Smoothing {
         taus: opts.smooth_taus.clone(),
         steps,
