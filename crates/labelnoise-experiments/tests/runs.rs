@@ -301,16 +301,26 @@ fn settle() {
     let r = check(
         "settle",
         1e-2,
-        &["faster", "reg-not-higher", "same-function"],
+        &[
+            "faster",
+            "reg-not-higher",
+            "same-function",
+            "within-2pct-of-sgd",
+        ],
         &["settle-functions", "settle-comparison"],
     );
-    // Four starts on each of the two data sets.
+    // Four starts on each of fig1 and v8, two on sparse12.
     let pairs = r["pairs"].as_array().unwrap();
-    assert_eq!(pairs.len(), 8);
+    assert_eq!(pairs.len(), 10);
+    let sparse = pairs.iter().filter(|p| p["data"] == "sparse12").count();
+    assert_eq!(sparse, 2);
     for p in pairs {
         assert!(p["sgd"]["reg"].as_f64().unwrap() > 0.0, "{p}");
         assert!(p["settle"]["kind"].is_string(), "{p}");
+        assert!(p["plain_settle_reg"].as_f64().unwrap() > 0.0, "{p}");
+        assert!(p["remedy"].is_string(), "{p}");
     }
+    assert_eq!(r["sparse12_setup"]["width"], 50);
 }
 
 #[test]

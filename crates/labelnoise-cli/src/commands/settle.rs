@@ -45,6 +45,26 @@ pub struct SettleArgs {
     /// kink-on-data-point instead (the active set is on by default).
     #[arg(long)]
     pub no_active_set: bool,
+    /// Do not run the smoothing continuation after a stall at kinks on data points
+    /// (docs/cli.md#settle).
+    #[arg(long)]
+    pub no_smoothing: bool,
+    /// The most label-noise SGD bursts after a stall at kinks on data points, each
+    /// followed by a new descent; 0 turns them off.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub escape_rounds: usize,
+    /// η of the bursts.
+    #[arg(long, default_value_t = 4e-3, value_name = "ETA")]
+    pub escape_lr: f64,
+    /// σ of the bursts' label noise.
+    #[arg(long, default_value_t = 0.5, value_name = "SIGMA")]
+    pub escape_noise: f64,
+    /// Length of one burst in slow-phase time units 1/(η²σ²).
+    #[arg(long, default_value_t = 1.0, value_name = "T")]
+    pub escape_time: f64,
+    /// Seed of the bursts' noise.
+    #[arg(long, default_value_t = 0, value_name = "SEED")]
+    pub escape_seed: u64,
     /// Overwrite a non-empty output directory.
     #[arg(long)]
     pub force: bool,
@@ -59,6 +79,16 @@ pub fn run(args: &SettleArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         tolerances: args.tolerances.tolerances(),
         max_iter: args.max_iter,
         active_set: !args.no_active_set,
+        smooth_taus: if args.no_smoothing {
+            Vec::new()
+        } else {
+            SettleOptions::default().smooth_taus
+        },
+        escape_rounds: args.escape_rounds,
+        escape_lr: args.escape_lr,
+        escape_noise: args.escape_noise,
+        escape_time: args.escape_time,
+        escape_seed: args.escape_seed,
         ..SettleOptions::default()
     };
     opts.check()?;

@@ -34,7 +34,34 @@ pub(super) struct Ctx<'a> {
     pub(super) cancel: &'a CancelToken,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The context of a run from `net` on `data`.
+    pub(super) fn new(
+        net: &'a Network,
+        data: &'a Dataset,
+        opts: &'a ValidSettleOptions,
+        cancel: &'a CancelToken,
+    ) -> Self {
+        let one_d_shallow = net.input_dim() == 1 && net.hidden_layers().len() == 1;
+        let span = if net.input_dim() == 1 {
+            let lo = data.xs().iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = data.xs().iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            hi - lo
+        } else {
+            0.0
+        };
+        let y_scale = data.ys().iter().fold(1.0f64, |m, y| m.max(y.abs()));
+        Ctx {
+            template: net,
+            data,
+            opts,
+            span,
+            one_d_shallow,
+            floor: opts.retract_tol * y_scale,
+            cancel,
+        }
+    }
+
     /// The network, its passes, reg and the fit at θ; `None` if θ or an output is not
     /// finite (a trial that diverged).
     pub(super) fn evaluate(&self, theta: Vec<f64>) -> Result<Option<Point>> {

@@ -13,7 +13,7 @@ use crate::stability::Verdict;
 use crate::train::CancelToken;
 
 use super::context::{internal, Ctx, Point};
-use super::options::SettleOptions;
+use super::options::{SettleOptions, ValidSettleOptions};
 use super::outcome::{Event, KinkAtPoint, Outcome, SettleResult, TraceRow};
 use super::pins::{Pin, PIN_RISE};
 
@@ -69,24 +69,25 @@ pub fn settle_with_cancel(
     let opts = &opts.check()?;
     check_compatible(net, data)?;
     check_memory(net, data)?;
-    let one_d_shallow = net.input_dim() == 1 && net.hidden_layers().len() == 1;
-    let span = if net.input_dim() == 1 {
-        let lo = data.xs().iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = data.xs().iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        hi - lo
-    } else {
-        0.0
-    };
-    let y_scale = data.ys().iter().fold(1.0f64, |m, y| m.max(y.abs()));
-    let ctx = Ctx {
-        template: net,
-        data,
-        opts,
-        span,
-        one_d_shallow,
-        floor: opts.retract_tol * y_scale,
-        cancel,
-    };
+    let first = descend(net, data, opts, cancel)?;
+    let stall = first.network.clone();
+    let first = super::smooth::continuation(first, data, opts, cancel, |from| {
+        descend(from, data, opts, cancel)
+    })?;
+    super::escape::escape(first, &stall, data, opts, cancel, |from| {
+        descend(from, data, opts, cancel)
+    })
+}
+
+/// One descent from `net`: fit, descend, certify (steps 1 to 3 of the module
+/// documentation), without escapes.
+pub(super) fn descend(
+    net: &Network,
+    data: &Dataset,
+    opts: &ValidSettleOptions,
+    cancel: &CancelToken,
+) -> Result<SettleResult> {
+    let ctx = Ctx::new(net, data, opts, cancel);
     let start = ctx.evaluate(net.params())?.ok_or_else(|| {
         Error::parameter(
             "model",
@@ -119,6 +120,8 @@ pub fn settle_with_cancel(
             trace: Vec::new(),
             analysis,
             options: opts.options().clone(),
+            escapes: Vec::new(),
+            smoothing: None,
         });
     }
     let fit_steps = if fitted_first { fit_steps } else { 0 };
@@ -365,6 +368,8 @@ pub fn settle_with_cancel(
         trace,
         analysis,
         options: opts.options().clone(),
+        escapes: Vec::new(),
+        smoothing: None,
     })
 }
 

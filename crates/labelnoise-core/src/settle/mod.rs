@@ -54,6 +54,27 @@
 //! side of those kinks: [`Outcome::ConstrainedStationary`], not a Theorem 2
 //! non-repellent point, and its reg can be lower than that of the smooth limit.
 //!
+//! # Leaving non-smooth stalls (issue 16)
+//!
+//! A pinned or blocked end point is a stationary point of the piece of reg on the
+//! inactive side of its kinks, and often far above where label-noise SGD goes: many units
+//! stacked on one data point is the common case after plain SGD, and SGD's jitter of size
+//! O(√(ησ²)) moves them off the point together, which the smooth descent cannot. When the
+//! first descent ends [`Outcome::ConstrainedStationary`], [`Outcome::KinkOnDataPoint`] or
+//! [`Outcome::Stalled`], two remedies run in turn (both measured in `reproduce settle`;
+//! smoothing is the one that takes the `sparse12` stalls down to SGD's level, the bursts
+//! rescue some starts where it gains nothing):
+//!
+//! 1. **Smoothing** (`smooth`, 1-D networks with one hidden ReLU layer): descend along M a
+//!    smoothed regularizer reg_τ, whose indicator 1[z > 0] is a logistic ramp of width τ,
+//!    for each τ of `smooth_taus`, then descend exactly from there ([`Smoothing`]).
+//! 2. **Bursts** (`escape`): label-noise SGD for `escape_time` slow-phase units from the
+//!    best end point so far, then descend exactly from there ([`EscapeRound`]).
+//!
+//! A remedy's end point replaces the stalled one only when its exact reg is lower (by
+//! more than `escape_gain`); what is returned is always an exact descent's end point with
+//! its own certificate, outcome and trace.
+//!
 //! # Cost
 //!
 //! Per iteration: one forward/backward pass and ∇reg (Hessian-vector products, never the
@@ -66,19 +87,22 @@
 //! `options` (the options and their checks), `outcome` (the result, outcome and trace
 //! types), `context` (a run's fixed context and an evaluated point), `retraction` (the
 //! minimum-norm Gauss–Newton retraction onto M, [`MinNorm`]), `pins` (the active set of
-//! kinks pinned on data points) and `driver` ([`settle`] itself).
+//! kinks pinned on data points), `smooth` (the smoothing continuation), `escape` (the
+//! label-noise bursts) and `driver` ([`settle`] itself).
 
 mod context;
 mod driver;
+mod escape;
 mod options;
 mod outcome;
 mod output;
 mod pins;
 mod retraction;
+mod smooth;
 
 pub use driver::{memory_estimate, settle, settle_with_cancel};
-pub use options::{SettleOptions, ValidSettleOptions};
-pub use outcome::{Event, KinkAtPoint, Outcome, SettleResult, TraceRow};
+pub use options::{SettleOptions, ValidSettleOptions, MAX_ESCAPE_STEPS};
+pub use outcome::{EscapeRound, Event, KinkAtPoint, Outcome, SettleResult, Smoothing, TraceRow};
 pub use output::{
     event_name, pinned_null_reg_grad_norm, trace_csv, write_settle_dir, SettleSummary,
 };

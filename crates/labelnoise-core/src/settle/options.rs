@@ -7,6 +7,10 @@ use crate::error::{Error, Result};
 use crate::shape::ShapeOptions;
 use crate::stability::Tolerances;
 
+/// The most SGD steps one escape burst may take (a typo in η or σ must not start a run
+/// of days).
+pub const MAX_ESCAPE_STEPS: f64 = 1e9;
+
 /// Options of [`settle`](super::settle()); [`Default`] gives the documented defaults.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SettleOptions {
@@ -45,6 +49,29 @@ pub struct SettleOptions {
     pub kink_tol: f64,
     /// Relative slope-jump threshold of the Theorem 1 shape report. Default 1e-6.
     pub jump_threshold: f64,
+    /// Ramp widths τ (relative to the data span x_n − x_1) of the smoothing
+    /// continuation after a non-smooth stall, descended in this order (module
+    /// documentation, "Smoothing"; 1-D networks with one hidden ReLU layer). Default
+    /// [1e-2, 3e-3, 1e-3]; empty turns the continuation off.
+    pub smooth_taus: Vec<f64>,
+    /// The most accepted steps of the smoothed descent for each τ. Default 500.
+    pub smooth_max_iter: usize,
+    /// The most escape rounds after a non-smooth stall (label-noise SGD burst, then a new
+    /// descent; module documentation, "Escapes"). Default 4; 0 turns escapes off.
+    pub escape_rounds: usize,
+    /// Stop escaping after this many rounds in a row that gained nothing. Default 1.
+    pub escape_patience: usize,
+    /// η of the bursts (halved after a burst that diverges). Default 4e-3.
+    pub escape_lr: f64,
+    /// σ of the bursts' label noise (Rademacher ±σ). Default 0.5.
+    pub escape_noise: f64,
+    /// Length of a burst in slow-phase time units 1/(η²σ²). Default 1.
+    pub escape_time: f64,
+    /// A round's end point replaces the best when its reg is lower by more than this
+    /// fraction. Default 1e-3.
+    pub escape_gain: f64,
+    /// Seed of the bursts' noise (round k uses `escape_seed` + k). Default 0.
+    pub escape_seed: u64,
 }
 
 impl Default for SettleOptions {
@@ -62,14 +89,23 @@ impl Default for SettleOptions {
             pin_margin: 8.0 * f64::EPSILON,
             kink_tol: 1e-9,
             jump_threshold: 1e-6,
+            smooth_taus: vec![1e-2, 3e-3, 1e-3],
+            smooth_max_iter: 500,
+            escape_rounds: 4,
+            escape_patience: 1,
+            escape_lr: 4e-3,
+            escape_noise: 0.5,
+            escape_time: 1.0,
+            escape_gain: 1e-3,
+            escape_seed: 0,
         }
     }
 }
 
 impl SettleOptions {
     /// The options, checked: fails on a tolerance that is NaN, infinite, negative or
-    /// out of range, naming the option (`--fit-tol` and `--stationarity-tol` as on the
-    /// command line, the others by their field name).
+    /// out of range, naming the option (`--fit-tol`, `--stationarity-tol` and the
+    /// `--escape-*` flags as on the command line, the others by their field name).
     pub fn check(&self) -> Result<ValidSettleOptions> {
         self.tolerances.check()?;
         let unit = |name: &str, v: f64, lo: f64, hi: f64| {
@@ -87,6 +123,31 @@ impl SettleOptions {
         unit("armijo", self.armijo, 0.0, 0.5)?;
         unit("kink_snap_tol", self.kink_snap_tol, 0.0, 1.0)?;
         unit("pin_margin", self.pin_margin, 0.0, 1.0)?;
+        unit("escape_gain", self.escape_gain, 0.0, 1.0)?;
+        for &tau in &self.smooth_taus {
+            unit("smooth_taus", tau, 0.0, 1.0)?;
+        }
+        for (name, v) in [
+            ("--escape-lr", self.escape_lr),
+            ("--escape-noise", self.escape_noise),
+            ("--escape-time", self.escape_time),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::parameter(
+                    name,
+                    format!("must be a finite number > 0, got {v}"),
+                ));
+            }
+        }
+        let steps = self.escape_time / (self.escape_lr.powi(2) * self.escape_noise.powi(2));
+        if self.escape_rounds > 0 && steps > MAX_ESCAPE_STEPS {
+            return Err(Error::parameter(
+                "--escape-time",
+                format!(
+                    "gives {steps:.3e} SGD steps per burst (T / (η² σ²) with --escape-lr η and --escape-noise σ); at most {MAX_ESCAPE_STEPS:e} are allowed"
+                ),
+            ));
+        }
         for (name, v) in [
             ("slack_ulps", self.slack_ulps),
             ("kink_tol", self.kink_tol),

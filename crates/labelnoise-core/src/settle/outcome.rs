@@ -129,7 +129,9 @@ pub struct SettleResult {
     pub start_reg: f64,
     /// reg of the final network.
     pub end_reg: f64,
-    /// Accepted moves (trace rows after the start).
+    /// Accepted moves (trace rows after the start) of the descent that produced the end
+    /// point (after a remedy, the last descent; the smoothed steps and the bursts are
+    /// counted in [`Self::smoothing`] and [`Self::escapes`]).
     pub iterations: usize,
     /// Trial points evaluated by the line search, accepted or not.
     pub trials: usize,
@@ -139,4 +141,53 @@ pub struct SettleResult {
     pub analysis: Analysis,
     /// The options used.
     pub options: SettleOptions,
+    /// The escape rounds tried after a non-smooth stall, in order (empty when the first
+    /// descent ended smooth, or with `escape_rounds` = 0).
+    pub escapes: Vec<EscapeRound>,
+    /// The smoothing continuation tried after a non-smooth stall (`None` when the first
+    /// descent ended smooth, the network is not 1-D with one hidden ReLU layer, or
+    /// `smooth_taus` is empty).
+    pub smoothing: Option<Smoothing>,
+}
+
+/// The smoothing continuation after a non-smooth stall ([`super`], "Smoothing").
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Smoothing {
+    /// The ramp widths τ, relative to the data span, in the order descended.
+    pub taus: Vec<f64>,
+    /// Accepted steps of the smoothed descents, all τ together.
+    pub steps: usize,
+    /// reg of the stalled end point it started from.
+    pub stalled_reg: f64,
+    /// Exact reg where the smoothed descents ended.
+    pub smoothed_reg: f64,
+    /// reg where the exact descent from there ended.
+    pub settled_reg: f64,
+    /// That descent's outcome.
+    pub outcome: String,
+    /// Whether that end point replaced the stalled one.
+    pub accepted: bool,
+}
+
+/// One escape round: a burst of label-noise SGD from the best end point so far, then a
+/// new descent from where the burst ended ([`super`], "Escapes").
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EscapeRound {
+    /// 1 for the first round.
+    pub round: usize,
+    /// η of the burst.
+    pub lr: f64,
+    /// SGD steps of the burst (fewer when it diverged).
+    pub steps: u64,
+    /// Whether the burst diverged (its η is halved for the next round).
+    pub diverged: bool,
+    /// reg where the burst ended (off the manifold: the burst does not interpolate).
+    pub burst_reg: Option<f64>,
+    /// reg where the descent after the burst ended.
+    pub settled_reg: Option<f64>,
+    /// That descent's outcome (`None` when the burst diverged).
+    pub outcome: Option<String>,
+    /// Whether that end point became the best so far (a finished descent, not
+    /// `max-iterations`, with reg lower by more than `escape_gain`, relative).
+    pub accepted: bool,
 }

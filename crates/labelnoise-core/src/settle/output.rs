@@ -18,7 +18,7 @@ use crate::files::write_atomic;
 use crate::model_io::{model_to_json, model_to_safetensors};
 
 use super::options::SettleOptions;
-use super::outcome::{Event, Outcome, SettleResult, TraceRow};
+use super::outcome::{EscapeRound, Event, Outcome, SettleResult, Smoothing, TraceRow};
 
 /// `DIR/summary.json` of a settle: the outcome, the start and end reg, the end point's
 /// Theorem 2 and Theorem 1 quantities and its full analysis, the options and the wall
@@ -64,6 +64,10 @@ pub struct SettleSummary<'a> {
     pub theorem1: Option<bool>,
     /// Wall time of the settle, in seconds.
     pub wall_seconds: f64,
+    /// The smoothing continuation after a non-smooth stall, if it ran.
+    pub smoothing: Option<&'a Smoothing>,
+    /// The escape rounds (label-noise bursts) after a non-smooth stall.
+    pub escapes: &'a [EscapeRound],
     /// The options it ran with.
     pub options: &'a SettleOptions,
     /// `analyze` of the end point.
@@ -95,6 +99,8 @@ impl<'a> SettleSummary<'a> {
             min_convexity_changes: shape.map(|s| s.min_convexity_changes),
             theorem1: shape.map(|s| s.theorem1),
             wall_seconds,
+            smoothing: result.smoothing.as_ref(),
+            escapes: &result.escapes,
             options: &result.options,
             analysis: a,
         }
