@@ -121,6 +121,7 @@ def settle(
     fit_tol: Optional[float] = None,
     stationarity_tol: Optional[float] = None,
     active_set: bool = True,
+    remedies: bool = False,
     out: Optional[PathLike] = None,
     force: bool = False,
 ) -> Settled: ...

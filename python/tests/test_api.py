@@ -149,6 +149,26 @@ def test_settle(fig1):
     assert one.iterations <= 1
 
 
+def test_settle_remedies_leave_a_stall_at_a_kink_on_a_data_point():
+    # y = |x| at five points: plain SGD from seed 3 leaves a live kink on a data point,
+    # where the default settle stops; the remedies (off by default) go lower.
+    x = np.array([[-2.0], [-1.0], [0.0], [1.0], [2.0]])
+    y = np.abs(x[:, 0])
+    fit = ln.train(x, y, lr=5e-3, steps=300_000, noise=0.0, hidden=[20], activation="relu",
+                   skip=True, output_bias=True, seed=3).model
+    plain = ln.settle(fit, x, y)
+    assert plain.outcome == "kink-on-data-point"
+    d = plain.to_dict()
+    assert d["options"]["escape_rounds"] == 0 and d["options"]["smooth_taus"] == []
+    assert d["smoothing"] is None and d["escapes"] == []
+    cured = ln.settle(fit, x, y, remedies=True)
+    d = cured.to_dict()
+    assert d["options"]["escape_rounds"] == 4 and len(d["options"]["smooth_taus"]) == 3
+    assert d["smoothing"] is not None or d["escapes"]
+    assert cured.reg < plain.reg * (1 - 1e-3)
+    assert cured.reg == pytest.approx(ln.analyze(cured.model, x, y).reg, rel=1e-12)
+
+
 def test_settle_out_writes_what_the_cli_writes(tmp_path, cli):
     out = tmp_path / "py"
     s = ln.settle("fig1-wiggly", "fig1", out=out)

@@ -173,3 +173,50 @@ fn bad_input_exits_2_and_writes_nothing() {
         assert!(!out.exists(), "case {k} wrote {}", out.display());
     }
 }
+
+#[test]
+fn remedies_are_opt_in_and_their_flags_need_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let base = [
+        "settle",
+        "--model",
+        "fig1-minimal",
+        "--data",
+        "fig1",
+        "--quiet",
+    ];
+    // A burst flag without --remedies: one line naming the missing flag, nothing written.
+    let assert = labelnoise()
+        .args(base)
+        .args(["--escape-rounds", "2", "--out"])
+        .arg(&out)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("--remedies"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(!out.exists());
+
+    let options = |extra: &[&str]| -> serde_json::Value {
+        labelnoise()
+            .args(base)
+            .args(extra)
+            .args(["--force", "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        let summary: serde_json::Value =
+            serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+        summary["options"].clone()
+    };
+    let off = options(&[]);
+    assert_eq!(off["escape_rounds"], 0);
+    assert_eq!(off["smooth_taus"].as_array().unwrap().len(), 0);
+    let on = options(&["--remedies"]);
+    assert_eq!(on["escape_rounds"], 4);
+    assert_eq!(on["smooth_taus"].as_array().unwrap().len(), 3);
+    let tuned = options(&["--remedies", "--no-smoothing", "--escape-rounds", "2"]);
+    assert_eq!(tuned["escape_rounds"], 2);
+    assert_eq!(tuned["smooth_taus"].as_array().unwrap().len(), 0);
+}

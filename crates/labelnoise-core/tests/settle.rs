@@ -243,12 +243,8 @@ fn a_kink_pushed_onto_a_data_point_is_its_own_outcome() {
     let data = v_data();
     let start = sgd_fit(&data, 20, 3, 300_000);
     // The active set against none, both without the remedies for non-smooth stalls
-    // (they are checked last).
-    let plain = SettleOptions {
-        smooth_taus: Vec::new(),
-        escape_rounds: 0,
-        ..SettleOptions::default()
-    };
+    // (the default; they are checked last).
+    let plain = SettleOptions::default();
     let off = SettleOptions {
         active_set: false,
         ..plain.clone()
@@ -276,8 +272,8 @@ fn a_kink_pushed_onto_a_data_point_is_its_own_outcome() {
         on.outcome
     );
     assert!(on.end_reg <= r.end_reg + 1e-9 * r.end_reg.abs());
-    // With the remedies (the default), never higher than the stall they start from.
-    let all = settle(&start, &data, &SettleOptions::default()).unwrap();
+    // With the remedies, never higher than the stall they start from.
+    let all = settle(&start, &data, &SettleOptions::default().with_remedies()).unwrap();
     check_trace(&all);
     assert!(all.end_reg <= on.end_reg + 1e-9 * on.end_reg.abs());
 }

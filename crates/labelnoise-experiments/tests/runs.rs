@@ -317,7 +317,12 @@ fn settle() {
     for p in pairs {
         assert!(p["sgd"]["reg"].as_f64().unwrap() > 0.0, "{p}");
         assert!(p["settle"]["kind"].is_string(), "{p}");
-        assert!(p["plain_settle_reg"].as_f64().unwrap() > 0.0, "{p}");
+        // The remedies start from the default settle's end and keep only lower points.
+        let (plain, remedied) = (
+            p["settle"]["reg"].as_f64().unwrap(),
+            p["remedied"]["reg"].as_f64().unwrap(),
+        );
+        assert!(remedied > 0.0 && remedied <= plain, "{p}");
         assert!(p["remedy"].is_string(), "{p}");
     }
     assert_eq!(r["sparse12_setup"]["width"], 50);

@@ -119,7 +119,7 @@ fn to_py<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> 
 
 /// `labelnoise.settle(net, x, y, ...)`.
 #[pyfunction]
-#[pyo3(signature = (net, x, y=None, *, max_iter=None, fit_tol=None, stationarity_tol=None, active_set=true, out=None, force=false))]
+#[pyo3(signature = (net, x, y=None, *, max_iter=None, fit_tol=None, stationarity_tol=None, active_set=true, remedies=false, out=None, force=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn settle(
     py: Python<'_>,
@@ -130,6 +130,7 @@ pub fn settle(
     fit_tol: Option<f64>,
     stationarity_tol: Option<f64>,
     active_set: bool,
+    remedies: bool,
     out: Option<&Bound<'_, PyAny>>,
     force: bool,
 ) -> PyResult<PySettled> {
@@ -144,6 +145,7 @@ pub fn settle(
             active_set,
             ..d
         };
+        let opts = if remedies { opts.with_remedies() } else { opts };
         opts.check().map_err(|e| core_error(&e))?;
         let model_name = crate::inputs::network_name(net);
         let network = crate::inputs::network(net, "net")?;

@@ -45,25 +45,29 @@ pub struct SettleArgs {
     /// kink-on-data-point instead (the active set is on by default).
     #[arg(long)]
     pub no_active_set: bool,
-    /// Do not run the smoothing continuation after a stall at kinks on data points
-    /// (docs/cli.md#settle).
+    /// After a stall at kinks on data points, run the remedies: a smoothing continuation
+    /// (1-D networks with one hidden ReLU layer), then label-noise SGD bursts, each
+    /// followed by a new descent (docs/cli.md#settle). Off by default: they can cost
+    /// more than the descent itself.
     #[arg(long)]
+    pub remedies: bool,
+    /// With --remedies: do not run the smoothing continuation.
+    #[arg(long, requires = "remedies")]
     pub no_smoothing: bool,
-    /// The most label-noise SGD bursts after a stall at kinks on data points, each
-    /// followed by a new descent; 0 turns them off.
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    /// With --remedies: the most label-noise SGD bursts; 0 turns them off.
+    #[arg(long, default_value_t = labelnoise_core::settle::REMEDY_ROUNDS, value_name = "N", requires = "remedies")]
     pub escape_rounds: usize,
-    /// η of the bursts.
-    #[arg(long, default_value_t = 4e-3, value_name = "ETA")]
+    /// With --remedies: η of the bursts.
+    #[arg(long, default_value_t = SettleOptions::default().escape_lr, value_name = "ETA", requires = "remedies")]
     pub escape_lr: f64,
-    /// σ of the bursts' label noise.
-    #[arg(long, default_value_t = 0.5, value_name = "SIGMA")]
+    /// With --remedies: σ of the bursts' label noise.
+    #[arg(long, default_value_t = SettleOptions::default().escape_noise, value_name = "SIGMA", requires = "remedies")]
     pub escape_noise: f64,
-    /// Length of one burst in slow-phase time units 1/(η²σ²).
-    #[arg(long, default_value_t = 1.0, value_name = "T")]
+    /// With --remedies: length of one burst in slow-phase time units 1/(η²σ²).
+    #[arg(long, default_value_t = SettleOptions::default().escape_time, value_name = "T", requires = "remedies")]
     pub escape_time: f64,
-    /// Seed of the bursts' noise.
-    #[arg(long, default_value_t = 0, value_name = "SEED")]
+    /// With --remedies: seed of the bursts' noise.
+    #[arg(long, default_value_t = SettleOptions::default().escape_seed, value_name = "SEED", requires = "remedies")]
     pub escape_seed: u64,
     /// Overwrite a non-empty output directory.
     #[arg(long)]
@@ -75,21 +79,29 @@ pub struct SettleArgs {
 
 /// Runs `settle`.
 pub fn run(args: &SettleArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let opts = SettleOptions {
+    let base = SettleOptions {
         tolerances: args.tolerances.tolerances(),
         max_iter: args.max_iter,
         active_set: !args.no_active_set,
-        smooth_taus: if args.no_smoothing {
-            Vec::new()
-        } else {
-            SettleOptions::default().smooth_taus
-        },
-        escape_rounds: args.escape_rounds,
-        escape_lr: args.escape_lr,
-        escape_noise: args.escape_noise,
-        escape_time: args.escape_time,
-        escape_seed: args.escape_seed,
         ..SettleOptions::default()
+    };
+    let opts = if args.remedies {
+        let on = base.with_remedies();
+        SettleOptions {
+            smooth_taus: if args.no_smoothing {
+                Vec::new()
+            } else {
+                on.smooth_taus.clone()
+            },
+            escape_rounds: args.escape_rounds,
+            escape_lr: args.escape_lr,
+            escape_noise: args.escape_noise,
+            escape_time: args.escape_time,
+            escape_seed: args.escape_seed,
+            ..on
+        }
+    } else {
+        base
     };
     opts.check()?;
     let net = load_model_with(&args.model, args.activation)?;

@@ -61,7 +61,8 @@
 //! stacked on one data point is the common case after plain SGD, and SGD's jitter of size
 //! O(√(ησ²)) moves them off the point together, which the smooth descent cannot. When the
 //! first descent ends [`Outcome::ConstrainedStationary`], [`Outcome::KinkOnDataPoint`] or
-//! [`Outcome::Stalled`], two remedies run in turn (both measured in `reproduce settle`;
+//! [`Outcome::Stalled`] and the remedies are on ([`SettleOptions::with_remedies`],
+//! `--remedies`; off by default, for their cost), two remedies run in turn (both measured in `reproduce settle`;
 //! smoothing is the one that takes the `sparse12` stalls down to SGD's level, the bursts
 //! rescue some starts where it gains nothing):
 //!
@@ -101,7 +102,9 @@ mod retraction;
 mod smooth;
 
 pub use driver::{memory_estimate, settle, settle_with_cancel};
-pub use options::{SettleOptions, ValidSettleOptions, MAX_ESCAPE_STEPS};
+pub use options::{
+    SettleOptions, ValidSettleOptions, MAX_ESCAPE_STEPS, REMEDY_ROUNDS, REMEDY_TAUS,
+};
 pub use outcome::{EscapeRound, Event, KinkAtPoint, Outcome, SettleResult, Smoothing, TraceRow};
 pub use output::{
     event_name, pinned_null_reg_grad_norm, trace_csv, write_settle_dir, SettleSummary,

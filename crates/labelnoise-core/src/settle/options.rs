@@ -52,12 +52,14 @@ pub struct SettleOptions {
     /// Ramp widths τ (relative to the data span x_n − x_1) of the smoothing
     /// continuation after a non-smooth stall, descended in this order (module
     /// documentation, "Smoothing"; 1-D networks with one hidden ReLU layer). Default
-    /// [1e-2, 3e-3, 1e-3]; empty turns the continuation off.
+    /// empty (the continuation is off); [`SettleOptions::with_remedies`] sets
+    /// [`REMEDY_TAUS`].
     pub smooth_taus: Vec<f64>,
     /// The most accepted steps of the smoothed descent for each τ. Default 500.
     pub smooth_max_iter: usize,
     /// The most escape rounds after a non-smooth stall (label-noise SGD burst, then a new
-    /// descent; module documentation, "Escapes"). Default 4; 0 turns escapes off.
+    /// descent; module documentation, "Escapes"). Default 0 (off);
+    /// [`SettleOptions::with_remedies`] sets [`REMEDY_ROUNDS`].
     pub escape_rounds: usize,
     /// Stop escaping after this many rounds in a row that gained nothing. Default 1.
     pub escape_patience: usize,
@@ -89,9 +91,9 @@ impl Default for SettleOptions {
             pin_margin: 8.0 * f64::EPSILON,
             kink_tol: 1e-9,
             jump_threshold: 1e-6,
-            smooth_taus: vec![1e-2, 3e-3, 1e-3],
+            smooth_taus: Vec::new(),
             smooth_max_iter: 500,
-            escape_rounds: 4,
+            escape_rounds: 0,
             escape_patience: 1,
             escape_lr: 4e-3,
             escape_noise: 0.5,
@@ -102,7 +104,27 @@ impl Default for SettleOptions {
     }
 }
 
+/// The ramp widths of the smoothing continuation when the remedies are on.
+pub const REMEDY_TAUS: [f64; 3] = [1e-2, 3e-3, 1e-3];
+
+/// The most escape rounds when the remedies are on.
+pub const REMEDY_ROUNDS: usize = 4;
+
 impl SettleOptions {
+    /// These options with the remedies for non-smooth stalls on (`--remedies`): the
+    /// smoothing continuation over [`REMEDY_TAUS`] and up to [`REMEDY_ROUNDS`]
+    /// label-noise bursts (module documentation, "Leaving non-smooth stalls"). They are
+    /// off by default because they cost: measured in `reproduce settle --quick`, 0.2-1 s
+    /// per stalled start where the plain descent takes 0.01-0.3 s, which is most of
+    /// the slow phase settle replaces (docs/claims.md#settle).
+    pub fn with_remedies(self) -> Self {
+        SettleOptions {
+            smooth_taus: REMEDY_TAUS.to_vec(),
+            escape_rounds: REMEDY_ROUNDS,
+            ..self
+        }
+    }
+
     /// The options, checked: fails on a tolerance that is NaN, infinite, negative or
     /// out of range, naming the option (`--fit-tol`, `--stationarity-tol` and the
     /// `--escape-*` flags as on the command line, the others by their field name).

@@ -142,7 +142,7 @@ fn escape_and_smoothing_options_are_checked() {
         (
             SettleOptions {
                 escape_time: 1e12,
-                ..SettleOptions::default()
+                ..SettleOptions::default().with_remedies()
             },
             "--escape-time",
         ),
@@ -166,10 +166,9 @@ fn escape_and_smoothing_options_are_checked() {
             "{name}"
         );
     }
-    // A huge burst is fine when bursts are off.
+    // A huge burst is fine when bursts are off (the default).
     assert!(SettleOptions {
         escape_time: 1e12,
-        escape_rounds: 0,
         ..SettleOptions::default()
     }
     .check()
@@ -306,16 +305,7 @@ fn stacked_kinks_on_a_point_settle_below_the_old_stall() {
     // data points; the smoothing continuation takes it to ≈ 5.57 (label-noise SGD from
     // such fits ends near 5.7).
     let (net, data) = stacked_by_sgd(2);
-    let old = settle(
-        &net,
-        &data,
-        &SettleOptions {
-            smooth_taus: vec![],
-            escape_rounds: 0,
-            ..SettleOptions::default()
-        },
-    )
-    .unwrap();
+    let old = settle(&net, &data, &SettleOptions::default()).unwrap();
     assert!(
         matches!(
             old.outcome,
@@ -325,7 +315,7 @@ fn stacked_kinks_on_a_point_settle_below_the_old_stall() {
         old.outcome
     );
     assert!(old.smoothing.is_none() && old.escapes.is_empty());
-    let new = settle(&net, &data, &SettleOptions::default()).unwrap();
+    let new = settle(&net, &data, &SettleOptions::default().with_remedies()).unwrap();
     assert!(
         new.end_reg < 0.7 * old.end_reg,
         "new {} ({}) vs old {} ({})",
