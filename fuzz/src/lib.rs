@@ -4,12 +4,20 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// A directory of this fuzzing process under the system's temporary directory, made
-/// once: the run-directory targets write their files there before every input.
+/// A directory of this fuzzing process, made once: the run-directory targets write their
+/// files there before every input. It is under `/dev/shm` (memory) where that exists,
+/// else under the system's temporary directory: the writes and fsyncs of every input
+/// are most of those targets' time.
 pub fn scratch_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("labelnoise-fuzz-{}", std::process::id()));
+        let shm = Path::new("/dev/shm");
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(format!("labelnoise-fuzz-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("the fuzz scratch directory");
         dir
     })

@@ -146,3 +146,70 @@ fn settle_ends_when_its_first_step_would_be_infinite() {
         assert!(!result.end_reg.is_nan());
     }
 }
+
+/// A run directory as the fuzz targets' `valid_run_files` make it (fuzz/src/lib.rs): the
+/// `fig1-wiggly` model on `fig1`, η = 1e-2, 20 steps, a checkpoint every 10.
+fn template_run(dir: &std::path::Path) {
+    use labelnoise_core::train::run_dir::{RunConfig, RunDir};
+    use labelnoise_core::train::{Run, Silent, TrainConfig};
+    let data = labelnoise_core::builtin::dataset("fig1").unwrap();
+    let net = labelnoise_core::builtin::model("fig1-wiggly").unwrap();
+    let config = TrainConfig {
+        lr: 1e-2,
+        steps: 20,
+        ..TrainConfig::default()
+    };
+    let run_dir = RunDir::new(dir);
+    let run_config = RunConfig {
+        version: "fuzz".into(),
+        command: vec!["fuzz".into()],
+        data: "fig1".into(),
+        model: net.describe(),
+        init_model: None,
+        init_scale: 1.0,
+        output_init_scale: 1.0,
+        train: config.clone(),
+        checkpoint_every: 10,
+    };
+    run_dir.write_start(&run_config, &data, &net).unwrap();
+    Run::new(net, data, &config)
+        .unwrap()
+        .checkpoint_every(10)
+        .write_to(run_dir)
+        .execute(&mut Silent)
+        .unwrap();
+}
+
+/// The `checkpoint` target's seeds (fuzz/corpus/checkpoint/) are in its input form (a
+/// mode byte: odd, the state written with its checksum; even, the whole file) and in
+/// the current checkpoint format: the `valid-*` ones resume the template run, so the
+/// fuzzer starts from inputs that reach the state's checks, not from ones the checksum
+/// refuses. (The seeds once predated the checksum, and every input stopped there.)
+#[test]
+fn checkpoint_seeds_are_current() {
+    use labelnoise_core::train::run_dir::{checksummed, CHECKPOINT_FILE};
+    use labelnoise_core::train::{Run, RunDir};
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/checkpoint");
+    let mut valid = 0;
+    for entry in std::fs::read_dir(&corpus).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let (&mode, rest) = bytes.split_first().unwrap();
+        let file = if mode % 2 == 1 {
+            checksummed(rest)
+        } else {
+            rest.to_vec()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        template_run(dir.path());
+        std::fs::write(dir.path().join(CHECKPOINT_FILE), &file).unwrap();
+        let resumed = Run::resume(RunDir::new(dir.path()));
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("valid-") {
+            let run = resumed.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(run.trainer().step(), 20, "{name}");
+            valid += 1;
+        }
+    }
+    assert!(valid >= 2, "{valid} valid seeds");
+}

@@ -363,8 +363,11 @@ const CHECKSUM_PREFIX: &[u8] = b"{\"sha256\":\"";
 /// Between the checksum and the state.
 const STATE_PREFIX: &[u8] = b"\",\"state\":";
 
-/// A checkpoint file's bytes: `{"sha256":"<hex of SHA-256(state)>","state":<state>}`.
-fn checksummed(state: &[u8]) -> Vec<u8> {
+/// A checkpoint file's bytes: `{"sha256":"<hex of SHA-256(state)>","state":<state>}`,
+/// where `state` is the JSON of a trainer's state. Public for tools that build
+/// checkpoints, and for the fuzzer (fuzz/fuzz_targets/checkpoint.rs), which feeds
+/// arbitrary states past the checksum this way.
+pub fn checksummed(state: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(state.len() + 96);
     out.extend_from_slice(CHECKSUM_PREFIX);
     out.extend_from_slice(sha256_hex(state).as_bytes());
