@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => return Err("DATA is sparse12, fig1 or v8".into()),
     };
     setup.noise_steps = (units / setup.drift_rate()).round() as u64;
-    let d = SettleOptions::default();
+    let d = SettleOptions::default().with_remedies();
     let opts = SettleOptions {
         escape_rounds: env("ESCAPE_ROUNDS", d.escape_rounds),
         escape_lr: env("ESCAPE_LR", d.escape_lr),
