@@ -3,6 +3,8 @@
 //! The byte-level ones are files under `fuzz/regressions/<target>/`, in the form the
 //! target reads them; each must now give an error, quickly, and never a panic.
 
+mod common;
+
 use std::path::PathBuf;
 
 use labelnoise_core::Dataset;
@@ -150,7 +152,7 @@ fn settle_ends_when_its_first_step_would_be_infinite() {
 /// A run directory as the fuzz targets' `valid_run_files` make it (fuzz/src/lib.rs): the
 /// `fig1-wiggly` model on `fig1`, η = 1e-2, 20 steps, a checkpoint every 10.
 fn template_run(dir: &std::path::Path) {
-    use labelnoise_core::train::run_dir::{RunConfig, RunDir};
+    use labelnoise_core::train::run_dir::RunDir;
     use labelnoise_core::train::{Run, Silent, TrainConfig};
     let data = labelnoise_core::builtin::dataset("fig1").unwrap();
     let net = labelnoise_core::builtin::model("fig1-wiggly").unwrap();
@@ -160,17 +162,7 @@ fn template_run(dir: &std::path::Path) {
         ..TrainConfig::default()
     };
     let run_dir = RunDir::new(dir);
-    let run_config = RunConfig {
-        version: "fuzz".into(),
-        command: vec!["fuzz".into()],
-        data: "fig1".into(),
-        model: net.describe(),
-        init_model: None,
-        init_scale: 1.0,
-        output_init_scale: 1.0,
-        train: config.clone(),
-        checkpoint_every: 10,
-    };
+    let run_config = common::fig1_run_config(&net, &config, 10);
     run_dir.write_start(&run_config, &data, &net).unwrap();
     Run::new(net, data, &config)
         .unwrap()

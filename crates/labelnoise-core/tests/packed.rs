@@ -5,7 +5,8 @@
 //! diverging lanes, resumes from checkpoints, calls in chunks, and groups that mix runs
 //! that cannot share a pack. And one packed update has the moments of paper eq. 3.
 
-use labelnoise_core::derivatives::gradient;
+mod common;
+
 use labelnoise_core::train::packed::{PACK, PACK_MAX_WIDTH};
 use labelnoise_core::train::{
     init_network, Kernel, NoiseDist, RunStatus, TrainConfig, TrainRng, Trainer,
@@ -273,20 +274,15 @@ fn packed_runs_resume_from_checkpoints_bit_for_bit() {
 }
 
 /// The moments test of `tests/train.rs` (`update_moments_match_eq3`) on packed updates:
-/// one step from θ over many seeds, E[Δ] = −(2η/n) Σ_i r_i ∇h_i and
-/// E[Δ_k²] = (4η²/n) Σ_i (r_i² + σ²)(∇h_i)_k² (paper eq. 3).
+/// one step from θ over many seeds has the moments of paper eq. 3
+/// (`common::assert_update_moments_match_eq3`).
 #[test]
 fn packed_update_moments_match_eq3() {
     let data = Dataset::new(1, vec![-1.0, 0.3, 1.2], vec![0.5, -0.2, 0.9], "three").unwrap();
     let net = net(3, Activation::Relu, true, true, false, 5);
-    let theta0 = net.params();
     let (lr, sigma) = (0.01, 0.5);
-    let grads: Vec<Vec<f64>> = (0..3).map(|i| gradient(&net, data.x(i))).collect();
-    let res: Vec<f64> = (0..3).map(|i| net.eval(data.x(i)) - data.y(i)).collect();
-    let p = theta0.len();
     for dist in [NoiseDist::Rademacher, NoiseDist::Uniform] {
-        let k = 20_000u64;
-        let mut trainers: Vec<Trainer> = (0..k)
+        let mut trainers: Vec<Trainer> = (0..20_000u64)
             .map(|seed| {
                 let c = cfg(seed, lr, sigma, dist);
                 Trainer::new(net.clone(), data.clone(), c.check(&net, &data).unwrap())
@@ -294,32 +290,7 @@ fn packed_update_moments_match_eq3() {
             .collect();
         let mut refs: Vec<&mut Trainer> = trainers.iter_mut().collect();
         Trainer::run_together(&mut refs, 1);
-        let (mut s1, mut s2) = (vec![0.0; p], vec![0.0; p]);
-        for t in &trainers {
-            for j in 0..p {
-                let d = t.params()[j] - theta0[j];
-                s1[j] += d;
-                s2[j] += d * d;
-            }
-        }
-        for j in 0..p {
-            let mean_want = -(2.0 * lr / 3.0) * (0..3).map(|i| res[i] * grads[i][j]).sum::<f64>();
-            let m2_want = (4.0 * lr * lr / 3.0)
-                * (0..3)
-                    .map(|i| (res[i] * res[i] + sigma * sigma) * grads[i][j].powi(2))
-                    .sum::<f64>();
-            let (mean, m2) = (s1[j] / k as f64, s2[j] / k as f64);
-            let sd = (m2 - mean * mean).max(0.0).sqrt();
-            let tol_mean = 5.0 * sd / (k as f64).sqrt() + 1e-15;
-            let tol_m2 = 5.0 * m2 * 3.0 / (k as f64).sqrt() + 1e-15;
-            assert!(
-                (mean - mean_want).abs() <= tol_mean,
-                "{dist} θ_{j}: mean {mean} vs {mean_want}"
-            );
-            assert!(
-                (m2 - m2_want).abs() <= tol_m2,
-                "{dist} θ_{j}: E Δ² {m2} vs {m2_want}"
-            );
-        }
+        let after: Vec<Vec<f64>> = trainers.iter().map(|t| t.params().to_vec()).collect();
+        common::assert_update_moments_match_eq3(&net, &data, lr, sigma, &after, &dist.to_string());
     }
 }

@@ -2,9 +2,11 @@
 //! gives, record metrics at the log-spaced steps in order, checkpoint and resume to the
 //! same bits, stop on divergence with the last finite state, and stop on request.
 
+mod common;
+
 use labelnoise_core::train::{
     execute_all, init_network, log_spaced_steps, metrics, CancelToken, CheckpointFile, Ending,
-    Metrics, Observer, Run, RunConfig, RunDir, RunView, Silent, TrainConfig, Trainer,
+    Metrics, Observer, Run, RunDir, RunView, Silent, TrainConfig, Trainer,
 };
 use labelnoise_core::{builtin, Activation, Architecture, Dataset, Network};
 
@@ -110,17 +112,7 @@ fn a_cancelled_run_resumes_to_the_same_bits() {
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = RunDir::new(tmp.path().join("run"));
-    let run_config = RunConfig {
-        version: "test".into(),
-        command: vec!["test".into()],
-        data: "fig1".into(),
-        model: net.describe(),
-        init_model: None,
-        init_scale: 1.0,
-        output_init_scale: 1.0,
-        train: cfg.clone(),
-        checkpoint_every: 20_000,
-    };
+    let run_config = common::fig1_run_config(&net, &cfg, 20_000);
     dir.write_start(&run_config, &data, &net).unwrap();
     let token = CancelToken::new();
     let mut rec = Recorder {
@@ -318,17 +310,7 @@ fn runs_executed_together_equal_runs_executed_alone() {
             .checkpoint_every(10_000);
         if write {
             let dir = RunDir::new(tmp.path().join(format!("{tag}-{k}")));
-            let run_config = RunConfig {
-                version: "test".into(),
-                command: vec!["test".into()],
-                data: "fig1".into(),
-                model: net.describe(),
-                init_model: None,
-                init_scale: 1.0,
-                output_init_scale: 1.0,
-                train: cfg.clone(),
-                checkpoint_every: 10_000,
-            };
+            let run_config = common::fig1_run_config(&net, &cfg, 10_000);
             dir.write_start(&run_config, &data, &net).unwrap();
             run = run.write_to(dir);
         }

@@ -2,6 +2,8 @@
 //! moments of the update, two copies, explicit regularization, reproducibility,
 //! checkpoints, fused vs general, configuration errors and divergence.
 
+mod common;
+
 use labelnoise_core::regularizer::reg_and_gradient;
 use labelnoise_core::train::{
     init_network, metrics, sgd_step, Checkpoint, Kernel, NoiseDist, RunStatus, SgdModel,
@@ -207,57 +209,27 @@ fn plain_sgd_on_the_output_layer_reaches_least_squares() {
     }
 }
 
-/// One step from θ for many seeds: the mean and the per-coordinate second moment of
-/// the update match E[Δ] = −(2η/n) Σ_i r_i ∇h_i and E[Δ_k²] = (4η²/n) Σ_i (r_i² + σ²) (∇h_i)_k².
+/// One step from θ for many seeds has the moments of paper eq. 3
+/// (`common::assert_update_moments_match_eq3`).
 #[test]
 fn update_moments_match_eq3() {
     let data = Dataset::new(1, vec![-1.0, 0.3, 1.2], vec![0.5, -0.2, 0.9], "three").unwrap();
     let net = tiny();
-    let theta0 = net.params();
     let (lr, sigma) = (0.01, 0.5);
-    let grads: Vec<Vec<f64>> = (0..3)
-        .map(|i| labelnoise_core::derivatives::gradient(&net, data.x(i)))
-        .collect();
-    let res: Vec<f64> = (0..3).map(|i| net.eval(data.x(i)) - data.y(i)).collect();
-    let p = theta0.len();
     for dist in NoiseDist::ALL {
-        let k = 20_000;
-        let (mut s1, mut s2) = (vec![0.0; p], vec![0.0; p]);
-        for seed in 0..k {
-            let c = TrainConfig {
-                seed,
-                noise_dist: dist,
-                ..cfg(lr, sigma)
-            };
-            let mut t = trainer(&net, &data, &c, Kernel::General);
-            t.run_until(1);
-            for j in 0..p {
-                let d = t.params()[j] - theta0[j];
-                s1[j] += d;
-                s2[j] += d * d;
-            }
-        }
-        for j in 0..p {
-            let mean_want = -(2.0 * lr / 3.0) * (0..3).map(|i| res[i] * grads[i][j]).sum::<f64>();
-            let m2_want = (4.0 * lr * lr / 3.0)
-                * (0..3)
-                    .map(|i| (res[i] * res[i] + sigma * sigma) * grads[i][j].powi(2))
-                    .sum::<f64>();
-            let mean = s1[j] / k as f64;
-            let m2 = s2[j] / k as f64;
-            let sd = (m2 - mean * mean).max(0.0).sqrt();
-            // Five standard errors; the fourth moment bounds the error of m2.
-            let tol_mean = 5.0 * sd / (k as f64).sqrt() + 1e-15;
-            let tol_m2 = 5.0 * m2 * 3.0 / (k as f64).sqrt() + 1e-15;
-            assert!(
-                (mean - mean_want).abs() <= tol_mean,
-                "{dist} θ_{j}: mean {mean} vs {mean_want} (±{tol_mean})"
-            );
-            assert!(
-                (m2 - m2_want).abs() <= tol_m2,
-                "{dist} θ_{j}: E Δ² {m2} vs {m2_want} (±{tol_m2})"
-            );
-        }
+        let after: Vec<Vec<f64>> = (0..20_000)
+            .map(|seed| {
+                let c = TrainConfig {
+                    seed,
+                    noise_dist: dist,
+                    ..cfg(lr, sigma)
+                };
+                let mut t = trainer(&net, &data, &c, Kernel::General);
+                t.run_until(1);
+                t.params().to_vec()
+            })
+            .collect();
+        common::assert_update_moments_match_eq3(&net, &data, lr, sigma, &after, &dist.to_string());
     }
 }
 

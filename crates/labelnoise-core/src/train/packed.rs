@@ -337,17 +337,6 @@ struct StepLanes {
 /// The partial sums of the output: set s, unit lane q at `[s · 8 + q]`, then the tail.
 type Sums = ([Lanes; RELU_SETS * LANES], Lanes);
 
-/// Whether unit j is the first to add into its partial sum (module docs): then the sum
-/// starts from +0.0 instead of its old value, so the sums need no clearing.
-#[inline(always)]
-fn first_of_slot(j: usize, full: usize) -> bool {
-    if j < full {
-        j < RELU_SETS * LANES
-    } else {
-        j == full
-    }
-}
-
 /// `fma(a, b, c)` where `on`, else `c`: the masked update of eq. 3 and of the output
 /// sum. On AVX-512 (`v4` is given only when `S` is pulp's AVX-512 level) one masked
 /// FMA instruction, `vfmadd231pd {k}`; the compiler made an FMA and a blend of the
@@ -391,14 +380,32 @@ fn avx512_of<S: Simd>() -> Option<Avx512> {
     None
 }
 
-/// The partial sum unit j adds into (module docs): set ⌊j/8⌋ mod 4, unit lane j mod 8
-/// for the first `full` units, the tail after them.
+/// c φ(a x + b) per lane added into `sum`, or, when `fresh` (the unit is the first of its
+/// partial sum, module docs), stored into it from +0.0: how a unit's output goes into the
+/// output's partial sums, in [`Pack::forward`] as in [`UnitStep::unit`].
 #[inline(always)]
-fn slot(sums: &mut Sums, j: usize, full: usize) -> &mut Lanes {
-    if j < full {
-        &mut sums.0[(j / LANES) % RELU_SETS * LANES + j % LANES]
-    } else {
-        &mut sums.1
+fn add_unit<S: Simd>(
+    simd: S,
+    v4: Option<Avx512>,
+    unit: &[Lanes; 3],
+    x: &Lanes,
+    sum: &mut Lanes,
+    fresh: bool,
+) {
+    let zero = simd.splat_f64s(0.0);
+    let (xv, _) = S::as_simd_f64s(&x[..]);
+    let (sv, _) = S::as_mut_simd_f64s(&mut sum[..]);
+    let [a, b, c] = unit;
+    let (av, bv, cv) = (
+        S::as_simd_f64s(&a[..]).0,
+        S::as_simd_f64s(&b[..]).0,
+        S::as_simd_f64s(&c[..]).0,
+    );
+    for q in 0..sv.len() {
+        let z = simd.mul_add_f64s(av[q], xv[q], bv[q]);
+        let on = simd.greater_than_f64s(z, zero);
+        let base = if fresh { zero } else { sv[q] };
+        sv[q] = fma_or(simd, v4, on, cv[q], z, base);
     }
 }
 
@@ -406,28 +413,27 @@ impl Pack {
     /// Σ_j c_j φ(a_j x + b_j) per lane, summed as `fused::forward_relu` sums it.
     #[inline(always)]
     fn forward<S: Simd>(&self, simd: S, x: &Lanes) -> Lanes {
-        let full = self.m - self.m % LANES;
-        let mut sums: Sums = ([ZERO; RELU_SETS * LANES], ZERO);
-        let zero = simd.splat_f64s(0.0);
+        // The three loops of `pass`, so that each unit goes into the partial sum it goes
+        // into there.
+        let m = self.m;
+        let full = m - m % LANES;
+        let first = full.min(RELU_SETS * LANES);
         let v4 = avx512_of::<S>();
-        let (xv, _) = S::as_simd_f64s(&x[..]);
-        for j in 0..self.m {
-            let (sv, _) = S::as_mut_simd_f64s(&mut slot(&mut sums, j, full)[..]);
-            let [a, b, c] = &self.units[j];
-            let (av, bv, cv) = (
-                S::as_simd_f64s(&a[..]).0,
-                S::as_simd_f64s(&b[..]).0,
-                S::as_simd_f64s(&c[..]).0,
-            );
-            let fresh = first_of_slot(j, full);
-            for q in 0..sv.len() {
-                let z = simd.mul_add_f64s(av[q], xv[q], bv[q]);
-                let on = simd.greater_than_f64s(z, zero);
-                let base = if fresh { zero } else { sv[q] };
-                sv[q] = fma_or(simd, v4, on, cv[q], z, base);
+        let mut sums: Sums = ([ZERO; RELU_SETS * LANES], ZERO);
+        let (acc, tail) = &mut sums;
+        for (unit, sum) in self.units[..first].iter().zip(acc.iter_mut()) {
+            add_unit(simd, v4, unit, x, sum, true);
+        }
+        for (j, unit) in self.units[first..full].iter().enumerate() {
+            add_unit(simd, v4, unit, x, &mut acc[j % (RELU_SETS * LANES)], false);
+        }
+        if let Some((head, rest)) = self.units[full..].split_first() {
+            add_unit(simd, v4, head, x, tail, true);
+            for unit in rest {
+                add_unit(simd, v4, unit, x, tail, false);
             }
         }
-        total(simd, &sums, full / LANES, full < self.m)
+        total(simd, &sums, full / LANES, full < m)
     }
 
     /// One step's pass over the units (`fused::pass_relu` per lane): the update at x₀
@@ -983,9 +989,13 @@ pub fn worth_packing(m: usize, runs: usize, threads: usize) -> bool {
     packed > 1.1 * alone
 }
 
+/// Whether two runs train on the same data, bit for bit (−0.0 and 0.0 differ, and a NaN
+/// equals itself, as the trainers would see them).
 fn same_data(a: &Trainer, b: &Trainer) -> bool {
-    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    bits(a.data.xs()) == bits(b.data.xs()) && bits(a.data.ys()) == bits(b.data.ys())
+    let same = |u: &[f64], v: &[f64]| {
+        u.len() == v.len() && u.iter().zip(v).all(|(x, y)| x.to_bits() == y.to_bits())
+    };
+    same(a.data.xs(), b.data.xs()) && same(a.data.ys(), b.data.ys())
 }
 
 /// Trains a group of 2 to [`PACK`] runs with one pack key until `target`; lanes past the

@@ -101,3 +101,75 @@ pub fn rel_err(a: &[f64], b: &[f64], floor: f64) -> f64 {
         .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
         / scale
 }
+
+/// Paper eq. 3 on one SGD step with label noise from `net` over many seeds (`after`: θ
+/// after the step, one per seed): the mean and the per-coordinate second moment of the
+/// update Δ must match E[Δ] = −(2η/n) Σ_i r_i ∇h_i and
+/// E[Δ_k²] = (4η²/n) Σ_i (r_i² + σ²)(∇h_i)_k², r_i = h(x_i) − y_i, within five standard
+/// errors (the fourth moment bounds the error of the second). Used by
+/// `tests/train.rs::update_moments_match_eq3` and
+/// `tests/packed.rs::packed_update_moments_match_eq3`.
+pub fn assert_update_moments_match_eq3(
+    net: &Network,
+    data: &Dataset,
+    lr: f64,
+    sigma: f64,
+    after: &[Vec<f64>],
+    label: &str,
+) {
+    let n = data.len();
+    let theta0 = net.params();
+    let p = theta0.len();
+    let grads: Vec<Vec<f64>> = (0..n)
+        .map(|i| labelnoise_core::derivatives::gradient(net, data.x(i)))
+        .collect();
+    let res: Vec<f64> = (0..n).map(|i| net.eval(data.x(i)) - data.y(i)).collect();
+    let k = after.len() as f64;
+    let (mut s1, mut s2) = (vec![0.0; p], vec![0.0; p]);
+    for theta in after {
+        for j in 0..p {
+            let d = theta[j] - theta0[j];
+            s1[j] += d;
+            s2[j] += d * d;
+        }
+    }
+    for j in 0..p {
+        let mean_want = -(2.0 * lr / n as f64) * (0..n).map(|i| res[i] * grads[i][j]).sum::<f64>();
+        let m2_want = (4.0 * lr * lr / n as f64)
+            * (0..n)
+                .map(|i| (res[i] * res[i] + sigma * sigma) * grads[i][j].powi(2))
+                .sum::<f64>();
+        let (mean, m2) = (s1[j] / k, s2[j] / k);
+        let sd = (m2 - mean * mean).max(0.0).sqrt();
+        let tol_mean = 5.0 * sd / k.sqrt() + 1e-15;
+        let tol_m2 = 5.0 * m2 * 3.0 / k.sqrt() + 1e-15;
+        assert!(
+            (mean - mean_want).abs() <= tol_mean,
+            "{label} θ_{j}: mean {mean} vs {mean_want} (±{tol_mean})"
+        );
+        assert!(
+            (m2 - m2_want).abs() <= tol_m2,
+            "{label} θ_{j}: E Δ² {m2} vs {m2_want} (±{tol_m2})"
+        );
+    }
+}
+
+/// The `config.json` of a test run on the built-in `fig1` data (version and command
+/// "test"), as the command line would write it for `net` trained with `train`.
+pub fn fig1_run_config(
+    net: &Network,
+    train: &labelnoise_core::train::TrainConfig,
+    checkpoint_every: u64,
+) -> labelnoise_core::train::RunConfig {
+    labelnoise_core::train::RunConfig {
+        version: "test".into(),
+        command: vec!["test".into()],
+        data: "fig1".into(),
+        model: net.describe(),
+        init_model: None,
+        init_scale: 1.0,
+        output_init_scale: 1.0,
+        train: train.clone(),
+        checkpoint_every,
+    }
+}
