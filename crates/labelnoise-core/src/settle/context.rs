@@ -4,6 +4,7 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::kernels::{dot, norm};
 use crate::network::Network;
 use crate::regularizer::Batch;
 use crate::train::CancelToken;
@@ -94,4 +95,36 @@ impl<'a> Ctx<'a> {
 /// The error of a point that was finite and, re-evaluated, is not: a bug.
 pub(super) fn internal() -> Error {
     Error::Linalg("settle: a point that was finite became non-finite".into())
+}
+
+/// The first trial step length t of a line search along −g from θ: the Barzilai–Borwein
+/// step s·s / s·y (s = θ − θ_prev, y = g − g_prev) when the previous accepted step gives
+/// one with s·y > 0, else `fallback` (for the exact descent, twice the last accepted
+/// step), else 0.1 ||θ|| / ||g||; never longer than 0.25 ||θ|| / ||g|| (||θ|| taken as
+/// at least 1). A gradient far smaller than θ (weights near the largest f64) makes that
+/// infinite, and halving infinity never ends the search (found by the `structured` fuzz
+/// target): the largest finite step is returned instead, which halving does end.
+pub(super) fn first_trial_step(
+    theta: &[f64],
+    g: &[f64],
+    previous: Option<&(Vec<f64>, Vec<f64>)>,
+    fallback: Option<f64>,
+) -> f64 {
+    let theta_norm = norm(theta).max(1.0);
+    let g_norm = norm(g);
+    let bb = previous.and_then(|(theta0, g0)| {
+        let s: Vec<f64> = theta.iter().zip(theta0).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = g.iter().zip(g0).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &y);
+        (sy > 0.0).then(|| dot(&s, &s) / sy)
+    });
+    let t = bb
+        .or(fallback)
+        .unwrap_or(0.1 * theta_norm / g_norm)
+        .min(0.25 * theta_norm / g_norm);
+    if t.is_finite() {
+        t
+    } else {
+        f64::MAX
+    }
 }

@@ -5,14 +5,14 @@
 use crate::analysis::analyze;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::kernels::{dot, norm};
+use crate::kernels::norm;
 use crate::network::Network;
 use crate::regularizer::check_compatible;
 use crate::shape::network_shape_report;
 use crate::stability::Verdict;
 use crate::train::CancelToken;
 
-use super::context::{internal, Ctx, Point};
+use super::context::{first_trial_step, internal, Ctx, Point};
 use super::options::{SettleOptions, ValidSettleOptions};
 use super::outcome::{Event, KinkAtPoint, Outcome, SettleResult, TraceRow};
 use super::pins::{Pin, PIN_RISE};
@@ -158,23 +158,7 @@ pub(super) fn descend(
         }
         // Line search along −g, starting from the Barzilai–Borwein step.
         let theta_norm = norm(&cur.theta).max(1.0);
-        let bb = previous.as_ref().and_then(|(theta0, g0)| {
-            let s: Vec<f64> = cur.theta.iter().zip(theta0).map(|(a, b)| a - b).collect();
-            let y: Vec<f64> = g.iter().zip(g0).map(|(a, b)| a - b).collect();
-            let sy = dot(&s, &y);
-            (sy > 0.0).then(|| dot(&s, &s) / sy)
-        });
-        let cap = 0.25 * theta_norm / g_norm;
-        let mut t = bb
-            .or(t_prev.map(|t| 2.0 * t))
-            .unwrap_or(0.1 * theta_norm / g_norm)
-            .min(cap);
-        if !t.is_finite() {
-            // A gradient far smaller than θ (weights near the largest f64) makes the
-            // first step infinite, and halving infinity never ends the search (found by
-            // the `structured` fuzz target). Halving from the largest finite step does.
-            t = f64::MAX;
-        }
+        let mut t = first_trial_step(&cur.theta, &g, previous.as_ref(), t_prev.map(|t| 2.0 * t));
         let slack = opts.slack_ulps * f64::EPSILON * cur.reg.abs();
         let candidates_before = ctx.inactive_live_pairs(&cur, &pins);
         let mut blocking: Vec<Pin> = Vec::new();

@@ -34,11 +34,11 @@
 use crate::activation::Activation;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::kernels::{dot, norm};
+use crate::kernels::norm;
 use crate::network::Network;
 use crate::train::CancelToken;
 
-use super::context::{internal, Ctx, Point};
+use super::context::{first_trial_step, internal, Ctx, Point};
 use super::escape::is_nonsmooth_stall;
 use super::options::ValidSettleOptions;
 use super::outcome::{Outcome, SettleResult, Smoothing};
@@ -156,17 +156,7 @@ impl Ctx<'_> {
                 break;
             }
             let theta_norm = norm(&cur.theta).max(1.0);
-            let bb = previous.as_ref().and_then(|(theta0, g0)| {
-                let s: Vec<f64> = cur.theta.iter().zip(theta0).map(|(a, b)| a - b).collect();
-                let y: Vec<f64> = g.iter().zip(g0).map(|(a, b)| a - b).collect();
-                let sy = dot(&s, &y);
-                (sy > 0.0).then(|| dot(&s, &s) / sy)
-            });
-            let cap = 0.25 * theta_norm / g_norm;
-            let mut t = bb.unwrap_or(0.1 * theta_norm / g_norm).min(cap);
-            if !t.is_finite() {
-                t = f64::MAX;
-            }
+            let mut t = first_trial_step(&cur.theta, &g, previous.as_ref(), None);
             let mut accepted = None;
             while t * g_norm > f64::EPSILON * theta_norm && !self.cancel.is_cancelled() {
                 let trial: Vec<f64> = cur.theta.iter().zip(&g).map(|(a, b)| a - t * b).collect();
