@@ -12,8 +12,8 @@ use labelnoise_core::regularizer::Batch;
 use labelnoise_core::settle::{settle_with_cancel, MinNorm, Outcome, SettleOptions, SettleResult};
 use labelnoise_core::shape::{shape_report, ReluUnits, ShapeOptions, ShapeReport};
 use labelnoise_core::train::{
-    log_spaced_steps, CancelToken, Freeze, NetworkSpec, Observer, Run, RunOutcome, RunView, Silent,
-    TrainConfig,
+    execute_all, log_spaced_steps, CancelToken, Freeze, NetworkSpec, Observer, Run, RunOutcome,
+    RunView, Silent, TrainConfig,
 };
 use labelnoise_core::Activation;
 
@@ -196,6 +196,40 @@ pub fn train_to_end(
     let outcome = not_cancelled(outcome)?;
     check_finished(&outcome, cfg)?;
     Ok(outcome)
+}
+
+/// [`train_to_end`] for many runs on one data set at once, results in the order given:
+/// through the run driver's [`execute_all`], so runs that can train packed in vector
+/// lanes (small ReLU networks that share a schedule: the seeds of one η and σ, docs/conventions.md#packed-runs)
+/// do, bit-identical to training each alone; the others run one per thread. Memory is
+/// checked for the runs together before any starts.
+pub fn train_all_to_end(
+    jobs: Vec<(Network, TrainConfig)>,
+    data: &Dataset,
+    cancel: &CancelToken,
+) -> Result<Vec<RunOutcome>> {
+    let configs: Vec<TrainConfig> = jobs.iter().map(|(_, cfg)| cfg.clone()).collect();
+    let runs: Vec<(Run, Silent)> = jobs
+        .into_iter()
+        .map(|(net, cfg)| {
+            Ok((
+                Run::new(net, data.clone(), &measuring_only(&cfg))?.cancel_on(cancel.clone()),
+                Silent,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    labelnoise_core::train::check_memory_together(
+        &runs.iter().map(|(r, _)| r).collect::<Vec<_>>(),
+    )?;
+    execute_all(runs)
+        .into_iter()
+        .zip(&configs)
+        .map(|(outcome, cfg)| {
+            let outcome = not_cancelled(outcome?)?;
+            check_finished(&outcome, cfg)?;
+            Ok(outcome)
+        })
+        .collect()
 }
 
 /// [`settle_with_cancel`]; [`Error::Cancelled`] when `cancel` stopped it.

@@ -26,7 +26,6 @@
 //! Paper claim checked: Lemma 6: in the null space of J the parameters drift by −T η²
 //! σ² g_N, gradient descent on reg at rate η²σ².
 
-use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
@@ -35,7 +34,7 @@ use labelnoise_core::regularizer::{reg_and_gradient, Batch};
 use labelnoise_core::stability::NullSpace;
 use labelnoise_core::train::TrainConfig;
 
-use crate::common::{fig1_data, figure, train_to_end, RangeBasis};
+use crate::common::{fig1_data, figure, train_all_to_end, RangeBasis};
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
 use crate::{Claim, Report, ValidOptions};
 
@@ -139,26 +138,36 @@ pub fn run(opts: &ValidOptions) -> Result<Lemma6> {
             jobs.push((lr, sg, steps, seed));
         }
     }
-    let finals: Vec<Vec<f64>> = jobs
-        .par_iter()
-        .map(|&(lr, noise, steps, seed)| -> Result<Vec<f64>> {
-            let cfg = TrainConfig {
-                lr,
-                steps,
-                noise,
-                seed,
-                ..TrainConfig::default()
-            };
-            let end = train_to_end(net.clone(), &data, &cfg, opts.cancel())?.network;
+    // Every run at once: the seeds of one (η, σ) train packed in vector lanes.
+    let ends = train_all_to_end(
+        jobs.iter()
+            .map(|&(lr, noise, steps, seed)| {
+                let cfg = TrainConfig {
+                    lr,
+                    steps,
+                    noise,
+                    seed,
+                    ..TrainConfig::default()
+                };
+                (net.clone(), cfg)
+            })
+            .collect(),
+        &data,
+        opts.cancel(),
+    )?;
+    let finals: Vec<Vec<f64>> = ends
+        .iter()
+        .map(|end| {
             let d: Vec<f64> = end
+                .network
                 .params()
                 .iter()
                 .zip(&theta_star)
                 .map(|(a, b)| a - b)
                 .collect();
-            Ok(ns.project_null_space(&d))
+            ns.project_null_space(&d)
         })
-        .collect::<Result<_>>()?;
+        .collect();
     let mut all = Vec::new();
     for (k, &(lr, noise)) in runs_of.iter().enumerate() {
         let steps = jobs[k * seeds].2;
