@@ -835,3 +835,26 @@ fn fused_and_general_kernels_give_the_same_bits() {
         }
     }
 }
+
+/// `checkpoint_into` writes what `checkpoint` returns, whatever the checkpoint held
+/// before (another run's state, configuration and kernel).
+#[test]
+fn checkpoint_into_equals_checkpoint() {
+    let data = Dataset::new(1, vec![-1.0, 0.3, 1.2], vec![0.5, -0.2, 0.9], "three").unwrap();
+    let net = tiny();
+    let mut a = trainer(&net, &data, &cfg(0.01, 0.5), Kernel::General);
+    let other = TrainConfig {
+        seed: 7,
+        noise_dist: NoiseDist::Uniform,
+        ..cfg(0.02, 0.1)
+    };
+    let mut b = trainer(&net, &data, &other, Kernel::Fused);
+    a.run_until(10);
+    b.run_until(25);
+    let mut cp = b.checkpoint();
+    a.checkpoint_into(&mut cp);
+    assert_eq!(cp, a.checkpoint());
+    a.run_until(20);
+    a.checkpoint_into(&mut cp);
+    assert_eq!(cp, a.checkpoint());
+}

@@ -13,7 +13,7 @@ use labelnoise_core::settle::{settle_with_cancel, MinNorm, Outcome, SettleOption
 use labelnoise_core::shape::{shape_report, ReluUnits, ShapeOptions, ShapeReport};
 use labelnoise_core::train::{
     execute_all, log_spaced_steps, CancelToken, Freeze, NetworkSpec, Observer, Run, RunOutcome,
-    RunView, Silent, TrainConfig,
+    RunView, TrainConfig,
 };
 use labelnoise_core::Activation;
 
@@ -141,7 +141,7 @@ pub fn train_with_snapshots(
     cfg: &TrainConfig,
     snapshots: &[u64],
     cancel: &CancelToken,
-    mut at: impl FnMut(u64, &Network) -> Result<()>,
+    mut at: impl FnMut(u64, &Network) -> Result<()> + Send,
 ) -> Result<Network> {
     let pauses: Vec<u64> = std::iter::once(0)
         .chain(snapshots.iter().copied())
@@ -163,23 +163,73 @@ pub fn train_with_pauses(
     cfg: &TrainConfig,
     pauses: &[u64],
     cancel: &CancelToken,
-    at: impl FnMut(&RunView<'_>) -> Result<()>,
+    at: impl FnMut(&RunView<'_>) -> Result<()> + Send,
 ) -> Result<RunOutcome> {
-    let stop = CancelToken::new();
-    let run = Run::new(net, data.clone(), &measuring_only(cfg))?
-        .cancel_on(stop.clone())
-        .cancel_on(cancel.clone())
-        .pause_at(pauses.iter().copied());
-    let mut observer = AtPauses {
-        at,
-        error: None,
-        cancel: stop,
+    let job = PauseJob {
+        net,
+        cfg: cfg.clone(),
+        pauses: pauses.to_vec(),
+        at: Box::new(at),
     };
-    let outcome = run.execute(&mut observer)?;
-    match observer.error {
-        Some(e) => Err(e),
-        None => not_cancelled(outcome),
+    let mut outcomes = train_all_with_pauses(vec![job], data, cancel)?;
+    Ok(outcomes.remove(0))
+}
+
+/// What a run of [`train_all_with_pauses`] does at a pause; an error stops the run.
+pub type AtPause<'a> = Box<dyn FnMut(&RunView<'_>) -> Result<()> + Send + 'a>;
+
+/// One run of [`train_all_with_pauses`]: the initial network, the configuration, the
+/// steps to pause at, and what to do there.
+pub struct PauseJob<'a> {
+    /// The initial network.
+    pub net: Network,
+    /// The training configuration (its metrics are reduced to the first and last step:
+    /// [`measuring_only`]).
+    pub cfg: TrainConfig,
+    /// The steps at which `at` is called.
+    pub pauses: Vec<u64>,
+    /// Called at every pause with the run stopped there; an error stops the run.
+    pub at: AtPause<'a>,
+}
+
+/// [`train_with_pauses`] for many runs on one data set at once, results in the order
+/// given: through the run driver's [`execute_all`], so runs that can train packed in
+/// vector lanes (small ReLU networks that share a schedule: the seeds of one η and σ
+/// with the same pauses, docs/conventions.md#packed-runs) do, bit-identical to training
+/// each alone; the others run one per thread. Memory is checked for the runs together
+/// before any starts. The first error (from a run's `at`, a cancel, a refused run) is
+/// returned.
+pub fn train_all_with_pauses<'a>(
+    jobs: Vec<PauseJob<'a>>,
+    data: &Dataset,
+    cancel: &CancelToken,
+) -> Result<Vec<RunOutcome>> {
+    let mut runs = Vec::with_capacity(jobs.len());
+    let mut observers = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let stop = CancelToken::new();
+        runs.push(
+            Run::new(job.net, data.clone(), &measuring_only(&job.cfg))?
+                .cancel_on(stop.clone())
+                .cancel_on(cancel.clone())
+                .pause_at(job.pauses.iter().copied()),
+        );
+        observers.push(AtPauses {
+            at: job.at,
+            error: None,
+            cancel: stop,
+        });
     }
+    labelnoise_core::train::check_memory_together(&runs.iter().collect::<Vec<_>>())?;
+    let outcomes = execute_all(runs.into_iter().zip(observers.iter_mut()).collect());
+    outcomes
+        .into_iter()
+        .zip(observers)
+        .map(|(outcome, observer)| match observer.error {
+            Some(e) => Err(e),
+            None => not_cancelled(outcome?),
+        })
+        .collect()
 }
 
 /// Trains `net` on `data` with `cfg` to the last step through the run driver; a
@@ -190,12 +240,8 @@ pub fn train_to_end(
     cfg: &TrainConfig,
     cancel: &CancelToken,
 ) -> Result<RunOutcome> {
-    let outcome = Run::new(net, data.clone(), &measuring_only(cfg))?
-        .cancel_on(cancel.clone())
-        .execute(&mut Silent)?;
-    let outcome = not_cancelled(outcome)?;
-    check_finished(&outcome, cfg)?;
-    Ok(outcome)
+    let mut outcomes = train_all_to_end(vec![(net, cfg.clone())], data, cancel)?;
+    Ok(outcomes.remove(0))
 }
 
 /// [`train_to_end`] for many runs on one data set at once, results in the order given:
@@ -209,27 +255,20 @@ pub fn train_all_to_end(
     cancel: &CancelToken,
 ) -> Result<Vec<RunOutcome>> {
     let configs: Vec<TrainConfig> = jobs.iter().map(|(_, cfg)| cfg.clone()).collect();
-    let runs: Vec<(Run, Silent)> = jobs
+    let runs = jobs
         .into_iter()
-        .map(|(net, cfg)| {
-            Ok((
-                Run::new(net, data.clone(), &measuring_only(&cfg))?.cancel_on(cancel.clone()),
-                Silent,
-            ))
+        .map(|(net, cfg)| PauseJob {
+            net,
+            cfg,
+            pauses: Vec::new(),
+            at: Box::new(|_| Ok(())),
         })
-        .collect::<Result<_>>()?;
-    labelnoise_core::train::check_memory_together(
-        &runs.iter().map(|(r, _)| r).collect::<Vec<_>>(),
-    )?;
-    execute_all(runs)
-        .into_iter()
-        .zip(&configs)
-        .map(|(outcome, cfg)| {
-            let outcome = not_cancelled(outcome?)?;
-            check_finished(&outcome, cfg)?;
-            Ok(outcome)
-        })
-        .collect()
+        .collect();
+    let outcomes = train_all_with_pauses(runs, data, cancel)?;
+    for (outcome, cfg) in outcomes.iter().zip(&configs) {
+        check_finished(outcome, cfg)?;
+    }
+    Ok(outcomes)
 }
 
 /// [`settle_with_cancel`]; [`Error::Cancelled`] when `cancel` stopped it.

@@ -32,7 +32,6 @@
 //! Paper claim checked: Lemma 5: the Ornstein-Uhlenbeck-like variance η Var\[e\] in every
 //! direction with γ > 0, and no correlation between directions.
 
-use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
@@ -41,7 +40,9 @@ use labelnoise_core::regularizer::{reg_and_gradient, Batch};
 use labelnoise_core::stability::NullSpace;
 use labelnoise_core::train::TrainConfig;
 
-use crate::common::{fig1_data, figure, train_with_snapshots, RangeBasis};
+use crate::common::{
+    check_finished, fig1_data, figure, train_all_with_pauses, PauseJob, RangeBasis,
+};
 use crate::plot::{color, Figure, Legend, Panel, Series, Style};
 use crate::{Claim, Report, ValidOptions};
 
@@ -172,49 +173,77 @@ pub fn run(opts: &ValidOptions) -> Result<Lemma5> {
         .iter()
         .flat_map(|&sg| seeds.iter().map(move |&s| (sg, s)))
         .collect();
-    // Per (σ, seed): the r x r matrix of time averages, and ‖P_N(θ_end − θ*)‖.
-    let per_job: Vec<(Vec<f64>, f64)> = jobs
-        .par_iter()
-        .map(|&(sigma, seed)| -> Result<(Vec<f64>, f64)> {
-            let cfg = TrainConfig {
-                lr,
-                steps: burn_in + steps,
-                noise: sigma,
-                seed,
-                ..TrainConfig::default()
-            };
-            // Samples at burn_in + k · sample_every and at the last step.
-            let mut pauses: Vec<u64> = (1..)
-                .map(|k| burn_in + k * sample_every)
-                .take_while(|&t| t < burn_in + steps)
-                .collect();
-            pauses.push(burn_in + steps);
-            let mut acc = vec![0.0; r * r];
-            let mut count = 0u64;
-            let mut d = vec![0.0; p];
-            train_with_snapshots(net.clone(), &data, &cfg, &pauses, opts.cancel(), |t, at| {
-                if t <= burn_in {
+    // Per (σ, seed): the r x r matrix of time averages, and ‖P_N(θ_end − θ*)‖. Every run
+    // at once: the seeds of one σ share a schedule and train packed in vector lanes.
+    struct Sums {
+        acc: Vec<f64>,
+        count: u64,
+        d: Vec<f64>,
+    }
+    let mut sums: Vec<Sums> = jobs
+        .iter()
+        .map(|_| Sums {
+            acc: vec![0.0; r * r],
+            count: 0,
+            d: vec![0.0; p],
+        })
+        .collect();
+    // Samples at burn_in + k · sample_every and at the last step.
+    let mut pauses: Vec<u64> = (1..)
+        .map(|k| burn_in + k * sample_every)
+        .take_while(|&t| t < burn_in + steps)
+        .collect();
+    pauses.push(burn_in + steps);
+    let (basis_ref, theta_star) = (&basis, &theta_star);
+    let configs: Vec<TrainConfig> = jobs
+        .iter()
+        .map(|&(sigma, seed)| TrainConfig {
+            lr,
+            steps: burn_in + steps,
+            noise: sigma,
+            seed,
+            ..TrainConfig::default()
+        })
+        .collect();
+    let runs: Vec<PauseJob<'_>> = configs
+        .iter()
+        .zip(sums.iter_mut())
+        .map(|(cfg, sum)| PauseJob {
+            net: net.clone(),
+            cfg: cfg.clone(),
+            pauses: pauses.clone(),
+            at: Box::new(move |run| {
+                if run.step() <= burn_in {
                     return Ok(());
                 }
-                for ((dk, a), b) in d.iter_mut().zip(at.params()).zip(&theta_star) {
+                for ((dk, a), b) in sum.d.iter_mut().zip(run.params()).zip(theta_star) {
                     *dk = a - b;
                 }
-                let xi = basis.coordinates(&d);
+                let xi = basis_ref.coordinates(&sum.d);
                 for j in 0..r {
                     for l in j..r {
-                        acc[j * r + l] += xi[j] * xi[l];
+                        sum.acc[j * r + l] += xi[j] * xi[l];
                     }
                 }
-                count += 1;
+                sum.count += 1;
                 Ok(())
-            })?;
+            }),
+        })
+        .collect();
+    let outcomes = train_all_with_pauses(runs, &data, opts.cancel())?;
+    for (outcome, cfg) in outcomes.iter().zip(&configs) {
+        check_finished(outcome, cfg)?;
+    }
+    let per_job: Vec<(Vec<f64>, f64)> = sums
+        .into_iter()
+        .map(|Sums { mut acc, count, d }| {
             for v in &mut acc {
                 *v /= count as f64;
             }
             let pn = ns.project_null_space(&d);
-            Ok((acc, pn.iter().map(|v| v * v).sum::<f64>().sqrt()))
+            (acc, pn.iter().map(|v| v * v).sum::<f64>().sqrt())
         })
-        .collect::<Result<_>>()?;
+        .collect();
 
     let sweep: Vec<AtNoise> = sigmas
         .iter()

@@ -323,6 +323,19 @@ impl Trainer {
         }
     }
 
+    /// Writes [`checkpoint`](Self::checkpoint) into `cp`, reusing its memory: the run
+    /// driver records the last good state after every chunk, which with frequent pauses
+    /// is often enough for the allocations to show. The same value as `checkpoint()`.
+    pub fn checkpoint_into(&self, cp: &mut Checkpoint) {
+        cp.step = self.step;
+        cp.theta.clone_from(&self.theta);
+        cp.rng.clone_from(&self.rng);
+        if cp.config != *self.cfg.config() {
+            cp.config.clone_from(self.cfg.config());
+        }
+        cp.kernel = Some(self.kernel());
+    }
+
     /// Continues a run from a checkpoint: `net_template` gives the structure and the
     /// frozen values (its θ is replaced), and the run goes on with the checkpoint's
     /// kernel. Checks the configuration, and θ's length and finiteness.

@@ -136,6 +136,26 @@ pub trait Observer {
     fn paused(&mut self, _run: &RunView<'_>) {}
 }
 
+/// A borrowed observer observes as its owner would: [`execute_all`] takes its observers
+/// by value, and a caller that reads what they gathered afterwards hands it `&mut` ones.
+impl<O: Observer + ?Sized> Observer for &mut O {
+    fn progress(&mut self, run: &RunView<'_>) {
+        (**self).progress(run);
+    }
+
+    fn metrics(&mut self, row: &Metrics, run: &RunView<'_>) {
+        (**self).metrics(row, run);
+    }
+
+    fn checkpoint_saved(&mut self, step: u64) {
+        (**self).checkpoint_saved(step);
+    }
+
+    fn paused(&mut self, run: &RunView<'_>) {
+        (**self).paused(run);
+    }
+}
+
 /// An observer that ignores everything.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Silent;
@@ -370,7 +390,7 @@ impl Lane<'_> {
             self.diverged_at = Some(step);
             return Ok(false);
         }
-        self.last_good = self.trainer.checkpoint();
+        self.trainer.checkpoint_into(&mut self.last_good);
         if metric_steps.binary_search(&stop).is_ok() {
             // A send fails only if the worker is gone, which it is not before `pipe` is
             // dropped.
