@@ -301,6 +301,15 @@ impl Run {
             .expect("one result per run")
     }
 
+    /// Whether this run could train packed in vector lanes beside other runs
+    /// (`super::packed`, "What packs": the fused relu kernel at width at most
+    /// `PACK_MAX_WIDTH`, Rademacher or uniform noise or copies, not diverged). A run for
+    /// which this is false is in a group of its own in [`lockstep_groups`], so a caller
+    /// that plans groups of many runs need not keep it.
+    pub fn can_pack(&self) -> bool {
+        self.trainer.pack_width().is_some()
+    }
+
     /// What must agree for runs to go through their stops together
     /// ([`execute_all`]): the step they start from, their length, metrics steps, pauses
     /// and checkpoint period.
@@ -736,12 +745,43 @@ pub fn execute_all<O: Observer + Send>(runs: Vec<(Run, O)>) -> Vec<Result<RunOut
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-/// The groups [`execute_all`] runs in lockstep: indices into `runs`. Runs of one
-/// schedule that pack together form a family; a family of K runs goes in groups of up to
-/// [`PACK`] when packing is faster with this many threads
-/// ([`worth_packing`](super::packed::worth_packing)), else one run per group, as does
-/// every run that packs with nothing.
-fn lockstep_groups(runs: &[&Run], threads: usize) -> Vec<Vec<usize>> {
+/// Runs these runs on the calling thread: in lockstep (packed in vector lanes) those that
+/// can go together — one schedule, packing together, up to [`PACK`] per group, when that
+/// is faster on one thread ([`lockstep_groups`] with one thread) — and the others one
+/// after another. Each run keeps its own observer, run directory, checkpoints,
+/// divergence and cancellation, and its results are bit-identical to running it alone;
+/// one run that fails or stops leaves the others going. Results in the order given.
+///
+/// For a front end that plans its own tasks (the sweep runner: [`lockstep_groups`] with
+/// its number of workers, then one call per task after preparing each run's directory).
+pub fn execute_together(runs: Vec<(Run, &mut dyn Observer)>) -> Vec<Result<RunOutcome>> {
+    let groups = lockstep_groups(&runs.iter().map(|(r, _)| r).collect::<Vec<_>>(), 1);
+    let mut slots: Vec<Option<(Run, &mut dyn Observer)>> = runs.into_iter().map(Some).collect();
+    let mut results: Vec<Option<Result<RunOutcome>>> = slots.iter().map(|_| None).collect();
+    for group in groups {
+        let pairs = group
+            .iter()
+            .map(|&k| slots[k].take().expect("each run in one group"))
+            .collect();
+        for (k, outcome) in group.into_iter().zip(execute_in_lockstep(pairs)) {
+            results[k] = Some(outcome);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("one result per run"))
+        .collect()
+}
+
+/// The groups [`execute_all`] runs in lockstep, with `threads` threads running groups at
+/// once: indices into `runs`, each group in increasing order, the groups in the order of
+/// their first runs. Runs of one schedule (start step, length, metrics steps, pauses,
+/// checkpoint period) that pack together ([`Run::can_pack`], same data and shape) form a
+/// family; a family of K runs goes in groups of up to [`PACK`] when packing is faster with
+/// this many threads ([`worth_packing`](super::packed::worth_packing)), else one run per
+/// group, as does every run that packs with nothing. Give the groups to
+/// [`execute_together`].
+pub fn lockstep_groups(runs: &[&Run], threads: usize) -> Vec<Vec<usize>> {
     let mut families: Vec<Vec<usize>> = Vec::new();
     for (k, run) in runs.iter().enumerate() {
         let joins = families.iter_mut().find(|f| {
