@@ -10,8 +10,19 @@
 //! a refused memory estimate or a failed write) gets a `failed.json` with the message and
 //! is tried again next time.
 //!
-//! Workers take the shard's points in decreasing cost from a shared counter, so the
-//! longest start first and no worker idles while points remain.
+//! Points that can train together go together (`tasks_of`): the to-do points whose runs
+//! share a schedule (start step, length, metrics steps, checkpoint period) and can share a
+//! pack of vector lanes (`labelnoise_core::train::packed`: the fused relu kernel at width
+//! at most 128, one data set and shape, Rademacher or uniform noise or copies; seeds, η and
+//! σ may differ) are grouped by the core's [`lockstep_groups`] for the number of workers,
+//! in packs of up to 8 when that is faster, and each pack is one task, run by
+//! [`execute_together`] with the same bits per point as alone. Every other point is a task
+//! of its own. A task locks and prepares each of its points' directories first; a point
+//! that cannot be locked or prepared is reported (and recorded in `failed.json` as today)
+//! and the others of its pack run without it.
+//!
+//! Workers take the tasks in decreasing cost of their first point from a shared counter,
+//! so the longest start first and no worker idles while tasks remain.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -229,7 +240,8 @@ impl Observer for Steps<'_> {
     }
 }
 
-/// Runs the points of `shard` that are not done, `jobs` at a time, in `root` (prepared
+/// Runs the points of `shard` that are not done, on `jobs` workers (each running one
+/// point or one pack of points training together), in `root` (prepared
 /// with [`crate::manifest::prepare`]). Setting `cancel` stops the running points at
 /// their next stop, with a checkpoint (the next run resumes them), and starts no more.
 pub fn run_shard(
@@ -300,7 +312,7 @@ pub fn run_shard(
 /// ([`Run::can_pack`]) are grouped by the core's [`lockstep_groups`] for `jobs` workers;
 /// a point whose run cannot pack, or cannot be built (its task then records why), is a
 /// task of its own. Each task starts where its first point is in `todo`.
-pub fn tasks_of(
+fn tasks_of(
     sweep: &Sweep,
     root: &Path,
     todo: &[usize],
