@@ -428,10 +428,9 @@ fn run_task(
     data_sets: &Mutex<BTreeMap<String, Dataset>>,
     progress: &dyn SweepProgress,
     cancel: &CancelToken,
-    ended: impl Fn(usize, PointEnd),
+    ended: impl Fn(usize, PointEnd) + Sync,
 ) {
-    let mut ready = Vec::with_capacity(task.len());
-    for &i in task {
+    let start = |i: usize| {
         let dir = RunDir::new(root.join(sweep.point(i).dir));
         // One writer per point: another process (a shard started twice) holding it is
         // reported, and nothing is written into its directory.
@@ -439,18 +438,35 @@ fn run_task(
             Ok(lock) => lock,
             Err(e) => {
                 ended(i, PointEnd::Failed(e.to_string()));
-                continue;
+                return None;
             }
         };
         match prepare(sweep, &dir, i, data_sets) {
-            Ok(run) => ready.push((i, dir, lock, run)),
+            Ok(run) => Some((i, dir, lock, run)),
             Err(e) => {
                 let end = failed(&dir, &e);
                 drop(lock);
                 ended(i, end);
+                None
             }
         }
-    }
+    };
+    // The points of a pack are prepared on threads of their own, so that the waits of
+    // their file writes (each synced to disk) overlap.
+    let ready: Vec<_> = if let [i] = task {
+        start(*i).into_iter().collect()
+    } else {
+        std::thread::scope(|scope| {
+            let starts: Vec<_> = task
+                .iter()
+                .map(|&i| scope.spawn(move || start(i)))
+                .collect();
+            starts
+                .into_iter()
+                .filter_map(|s| s.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
     let mut observers = Vec::with_capacity(ready.len());
     let mut runs = Vec::with_capacity(ready.len());
     let mut points = Vec::with_capacity(ready.len());

@@ -580,18 +580,61 @@ fn execute_in_lockstep(runs: Vec<(Run, &mut dyn Observer)>) -> Vec<Result<RunOut
         drop(senders);
     });
     let seconds = wall.elapsed().as_secs_f64();
-    lanes
-        .into_iter()
-        .map(|lane| finish(lane, seconds))
-        .collect()
+    let ends: Vec<LaneEnd> = lanes.into_iter().map(LaneEnd::from).collect();
+    if ends.len() == 1 {
+        return ends.into_iter().map(|end| finish(end, seconds)).collect();
+    }
+    // Each run writes its files (each one synced to disk) on its own thread: their waits
+    // for the disk overlap.
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = ends
+            .into_iter()
+            .map(|end| scope.spawn(move || finish(end, seconds)))
+            .collect();
+        writers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// What [`finish`] needs of a [`Lane`] (all of it but its observer).
+struct LaneEnd {
+    initial: Network,
+    data: Dataset,
+    trainer: Trainer,
+    rows: Vec<Metrics>,
+    dir: Option<RunDir>,
+    last_good: Checkpoint,
+    diverged_at: Option<u64>,
+    cancelled: bool,
+    clock: Clock,
+    error: Option<Error>,
+}
+
+impl From<Lane<'_>> for LaneEnd {
+    fn from(lane: Lane<'_>) -> Self {
+        LaneEnd {
+            initial: lane.initial,
+            data: lane.data,
+            trainer: lane.trainer,
+            rows: lane.rows,
+            dir: lane.dir,
+            last_good: lane.last_good,
+            diverged_at: lane.diverged_at,
+            cancelled: lane.cancelled,
+            clock: lane.clock,
+            error: lane.error,
+        }
+    }
 }
 
 /// A lane's [`RunOutcome`] (written to its run directory, if any), or its error.
-fn finish(lane: Lane<'_>, wall_seconds: f64) -> Result<RunOutcome> {
-    if let Some(e) = lane.error {
-        return Err(e);
-    }
-    let Lane {
+fn finish(lane: LaneEnd, wall_seconds: f64) -> Result<RunOutcome> {
+    let LaneEnd {
         initial,
         data,
         trainer,
@@ -601,8 +644,11 @@ fn finish(lane: Lane<'_>, wall_seconds: f64) -> Result<RunOutcome> {
         diverged_at,
         cancelled,
         clock,
-        ..
+        error,
     } = lane;
+    if let Some(e) = error {
+        return Err(e);
+    }
     let network = initial.with_params(&last_good.theta)?;
     let final_metrics = match rows.last() {
         Some(m) if m.step == last_good.step => m.clone(),
