@@ -5,8 +5,9 @@
 mod common;
 
 use labelnoise_core::train::{
-    execute_all, init_network, log_spaced_steps, metrics, CancelToken, CheckpointFile, Ending,
-    Metrics, Observer, Run, RunDir, RunView, Silent, TrainConfig, Trainer,
+    execute_all, execute_together, init_network, lockstep_groups, log_spaced_steps, metrics,
+    CancelToken, CheckpointFile, Ending, Metrics, Observer, Run, RunDir, RunView, Silent,
+    TrainConfig, Trainer,
 };
 use labelnoise_core::{builtin, Activation, Architecture, Dataset, Network};
 
@@ -341,6 +342,40 @@ fn runs_executed_together_equal_runs_executed_alone() {
         .into_iter()
         .map(Result::unwrap)
         .collect();
+    // The same runs on this thread through `execute_together` (the sweep runner's way):
+    // its groups are those of one thread, which pack the six width-16 relu runs of one
+    // schedule (run 2 diverges inside the pack, run 4 is cancelled there).
+    let (here_runs, mut here_recs): (Vec<Run>, Vec<Recorder>) =
+        (0..plan.len()).map(|k| build(k, "here")).unzip();
+    let refs: Vec<&Run> = here_runs.iter().collect();
+    assert!(refs[0].can_pack() && !refs[3].can_pack());
+    assert_eq!(
+        lockstep_groups(&refs, 1),
+        vec![vec![0, 1, 2, 4, 6, 7], vec![3], vec![5]]
+    );
+    let pairs: Vec<(Run, &mut dyn Observer)> = here_runs
+        .into_iter()
+        .zip(here_recs.iter_mut().map(|r| r as &mut dyn Observer))
+        .collect();
+    let here: Vec<_> = execute_together(pairs)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    for (k, (t, rec)) in here.iter().zip(&here_recs).enumerate() {
+        let (a, alone_rec) = &alone[k];
+        let bits = |n: &Network| n.params().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a.network), bits(&t.network), "run {k} here: θ");
+        assert_eq!(a.metrics, t.metrics, "run {k} here: metrics rows");
+        assert_eq!(a.checkpoint, t.checkpoint, "run {k} here: last good state");
+        assert_eq!(a.summary.ending(), t.summary.ending(), "run {k} here");
+        assert_eq!(
+            a.summary.final_metrics, t.summary.final_metrics,
+            "run {k} here"
+        );
+        assert_eq!(alone_rec.metrics, rec.metrics, "run {k} here: metrics seen");
+        assert_eq!(alone_rec.checkpoints, rec.checkpoints, "run {k} here");
+        assert_eq!(alone_rec.progress, rec.progress, "run {k} here: progress");
+    }
     for (k, ((a, rec), t)) in alone.iter().zip(&together).enumerate() {
         let bits = |n: &Network| n.params().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&a.network), bits(&t.network), "run {k}: θ");

@@ -10,8 +10,19 @@
 //! a refused memory estimate or a failed write) gets a `failed.json` with the message and
 //! is tried again next time.
 //!
-//! Workers take the shard's points in decreasing cost from a shared counter, so the
-//! longest start first and no worker idles while points remain.
+//! Points that can train together go together (`tasks_of`): the to-do points whose runs
+//! share a schedule (start step, length, metrics steps, checkpoint period) and can share a
+//! pack of vector lanes (`labelnoise_core::train::packed`: the fused relu kernel at width
+//! at most 128, one data set and shape, Rademacher or uniform noise or copies; seeds, η and
+//! σ may differ) are grouped by the core's [`lockstep_groups`] for the number of workers,
+//! in packs of up to 8 when that is faster, and each pack is one task, run by
+//! [`execute_together`] with the same bits per point as alone. Every other point is a task
+//! of its own. A task locks and prepares each of its points' directories first; a point
+//! that cannot be locked or prepared is reported (and recorded in `failed.json` as today)
+//! and the others of its pack run without it.
+//!
+//! Workers take the tasks in decreasing cost of their first point from a shared counter,
+//! so the longest start first and no worker idles while tasks remain.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,9 +33,10 @@ use std::time::Instant;
 use labelnoise_core::files::write_atomic;
 use labelnoise_core::train::run_dir::{CONFIG_FILE, SUMMARY_FILE};
 use labelnoise_core::train::{
-    CancelToken, Observer, ResumePoint, Run, RunConfig, RunDir, RunView, Summary,
+    execute_together, lockstep_groups, CancelToken, Observer, ResumePoint, Run, RunConfig, RunDir,
+    RunView, Summary,
 };
-use labelnoise_core::Dataset;
+use labelnoise_core::{Dataset, Network};
 use serde_json::Value;
 
 use crate::error::Result;
@@ -228,7 +240,8 @@ impl Observer for Steps<'_> {
     }
 }
 
-/// Runs the points of `shard` that are not done, `jobs` at a time, in `root` (prepared
+/// Runs the points of `shard` that are not done, on `jobs` workers (each running one
+/// point or one pack of points training together), in `root` (prepared
 /// with [`crate::manifest::prepare`]). Setting `cancel` stops the running points at
 /// their next stop, with a checkpoint (the next run resumes them), and starts no more.
 pub fn run_shard(
@@ -265,20 +278,23 @@ pub fn run_shard(
     for (&i, e) in &report.points {
         progress.point_ended(i, e);
     }
+    let data_sets = Mutex::new(BTreeMap::<String, Dataset>::new());
+    let tasks = tasks_of(sweep, root, &todo, jobs, &data_sets);
     let next = AtomicUsize::new(0);
     let ends = Mutex::new(Vec::new());
-    let data_sets = Mutex::new(BTreeMap::<String, Dataset>::new());
     std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1).min(todo.len().max(1)) {
+        for _ in 0..jobs.max(1).min(tasks.len().max(1)) {
             scope.spawn(|| loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&i) = todo.get(k) else { break };
+                let Some(task) = tasks.get(k) else { break };
                 if cancel.is_cancelled() {
                     break;
                 }
-                let end = run_point(sweep, root, i, &data_sets, progress, cancel);
-                progress.point_ended(i, &end);
-                ends.lock().expect("no worker panics").push((i, end));
+                let ended = |i: usize, end: PointEnd| {
+                    progress.point_ended(i, &end);
+                    ends.lock().expect("no worker panics").push((i, end));
+                };
+                run_task(sweep, root, task, &data_sets, progress, cancel, ended);
             });
         }
     });
@@ -289,100 +305,289 @@ pub fn run_shard(
     Ok(report)
 }
 
-/// Runs (or resumes) point `i`; never fails: a failure is recorded in `failed.json`.
-fn run_point(
+/// The tasks the workers take, in the order they take them: groups of the `todo` points
+/// (in decreasing cost) that train in lockstep, packed in vector lanes, and single points.
+/// Each point's run is built as its directory says now (resumed from its checkpoint, or
+/// from the sweep), without writing anything, and those that can pack
+/// ([`Run::can_pack`]) are grouped by the core's [`lockstep_groups`] for `jobs` workers;
+/// a point whose run cannot pack, or cannot be built (its task then records why), is a
+/// task of its own. Each task starts where its first point is in `todo`.
+fn tasks_of(
     sweep: &Sweep,
     root: &Path,
+    todo: &[usize],
+    jobs: usize,
+    data_sets: &Mutex<BTreeMap<String, Dataset>>,
+) -> Vec<Vec<usize>> {
+    let mut packable: Vec<(usize, Run)> = Vec::new();
+    let mut tasks: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (at, &i) in todo.iter().enumerate() {
+        let dir = RunDir::new(root.join(sweep.point(i).dir));
+        let run = if dir.file(CONFIG_FILE).exists() {
+            Run::resume(dir.clone())
+        } else {
+            fresh_run(sweep, i, &dir, data_sets).map(|(run, ..)| run)
+        };
+        match run {
+            Ok(run) if run.can_pack() => packable.push((at, run)),
+            _ => tasks.push((at, vec![i])),
+        }
+    }
+    let runs: Vec<&Run> = packable.iter().map(|(_, run)| run).collect();
+    for group in lockstep_groups(&runs, jobs.max(1)) {
+        let at = packable[group[0]].0;
+        tasks.push((at, group.iter().map(|&k| todo[packable[k].0]).collect()));
+    }
+    tasks.sort_by_key(|(at, _)| *at);
+    tasks.into_iter().map(|(_, task)| task).collect()
+}
+
+/// Point `i`'s run built from the sweep (a fresh start in `dir`), with what its
+/// directory's starting files are to hold; nothing is written.
+fn fresh_run(
+    sweep: &Sweep,
     i: usize,
+    dir: &RunDir,
+    data_sets: &Mutex<BTreeMap<String, Dataset>>,
+) -> labelnoise_core::Result<(Run, RunConfig, Dataset, Network)> {
+    let point = sweep.point(i);
+    let PointRun {
+        data: data_name,
+        network,
+        train,
+        checkpoint_every,
+    } = sweep.run_of(i);
+    let data = {
+        let mut cache = data_sets.lock().expect("no worker panics");
+        match cache.get(&data_name) {
+            Some(d) => d.clone(),
+            None => {
+                let d = Dataset::load(&data_name)?;
+                cache.insert(data_name.clone(), d.clone());
+                d
+            }
+        }
+    };
+    let net = network.build(&data, &data_name, train.seed)?;
+    let config = RunConfig {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        command: train_command(&point.settings, dir.path()),
+        data: data_name.clone(),
+        model: net.describe(),
+        init_model: network.init_model.clone(),
+        init_scale: network.init_scale,
+        output_init_scale: network.output_init_scale,
+        train: train.clone(),
+        checkpoint_every,
+    };
+    let run = Run::new(net.clone(), data.clone(), &train)?.checkpoint_every(checkpoint_every);
+    Ok((run, config, data, net))
+}
+
+/// Prepares point `i`'s directory (which the caller has locked) and returns its run,
+/// ready to execute: the run continues from the directory's starting files when they are
+/// whole (from its newest valid checkpoint, or from step 0 if it was stopped before the
+/// first), else it starts from the sweep and writes them.
+fn prepare(
+    sweep: &Sweep,
+    dir: &RunDir,
+    i: usize,
+    data_sets: &Mutex<BTreeMap<String, Dataset>>,
+) -> labelnoise_core::Result<Run> {
+    if dir.file(CONFIG_FILE).exists() {
+        return Run::resume(dir.clone());
+    }
+    let (run, config, data, net) = fresh_run(sweep, i, dir, data_sets)?;
+    let _ = std::fs::remove_file(dir.file(FAILED_FILE));
+    dir.write_start(&config, &data, &net)?;
+    Ok(run.write_to(dir.clone()))
+}
+
+/// Records a failed attempt at a point in its `failed.json` (tried again next time).
+fn failed(dir: &RunDir, e: &labelnoise_core::Error) -> PointEnd {
+    let message = e.to_string();
+    let body = serde_json::json!({ "error": message });
+    let _ = write_atomic(
+        &dir.file(FAILED_FILE),
+        serde_json::to_string_pretty(&body)
+            .expect("serializes")
+            .as_bytes(),
+    );
+    PointEnd::Failed(message)
+}
+
+/// Runs (or resumes) the points of one task, in lockstep where they can train together
+/// ([`execute_together`]); never fails: a point that cannot be locked (another process
+/// runs it) is reported failed, one whose preparation or run fails gets a `failed.json`,
+/// and neither stops the others. `ended` gets each point's end, once, after its
+/// directory is unlocked.
+fn run_task(
+    sweep: &Sweep,
+    root: &Path,
+    task: &[usize],
     data_sets: &Mutex<BTreeMap<String, Dataset>>,
     progress: &dyn SweepProgress,
     cancel: &CancelToken,
-) -> PointEnd {
-    let point = sweep.point(i);
-    let dir = RunDir::new(root.join(&point.dir));
-    // One writer per point: another process (a shard started twice) holding it is
-    // reported, and nothing is written into its directory.
-    let _lock = match dir.lock() {
-        Ok(lock) => lock,
-        Err(e) => return PointEnd::Failed(e.to_string()),
-    };
-    let attempt = || -> labelnoise_core::Result<(bool, u64, Summary)> {
-        // A point whose starting files are whole continues (from its newest valid
-        // checkpoint, or from step 0 if it was stopped before the first).
-        let run = if dir.file(CONFIG_FILE).exists() {
-            Run::resume(dir.clone())?
-        } else {
-            let PointRun {
-                data: data_name,
-                network,
-                train,
-                checkpoint_every,
-            } = sweep.run_of(i);
-            let data = {
-                let mut cache = data_sets.lock().expect("no worker panics");
-                match cache.get(&data_name) {
-                    Some(d) => d.clone(),
-                    None => {
-                        let d = Dataset::load(&data_name)?;
-                        cache.insert(data_name.clone(), d.clone());
-                        d
-                    }
-                }
-            };
-            let net = network.build(&data, &data_name, train.seed)?;
-            let config = RunConfig {
-                version: env!("CARGO_PKG_VERSION").to_string(),
-                command: train_command(&point.settings, dir.path()),
-                data: data_name.clone(),
-                model: net.describe(),
-                init_model: network.init_model.clone(),
-                init_scale: network.init_scale,
-                output_init_scale: network.output_init_scale,
-                train: train.clone(),
-                checkpoint_every,
-            };
-            let run = Run::new(net.clone(), data.clone(), &train)?
-                .checkpoint_every(checkpoint_every)
-                .write_to(dir.clone());
-            let _ = std::fs::remove_file(dir.file(FAILED_FILE));
-            dir.write_start(&config, &data, &net)?;
-            run
+    ended: impl Fn(usize, PointEnd) + Sync,
+) {
+    let start = |i: usize| {
+        let dir = RunDir::new(root.join(sweep.point(i).dir));
+        // One writer per point: another process (a shard started twice) holding it is
+        // reported, and nothing is written into its directory.
+        let lock = match dir.lock() {
+            Ok(lock) => lock,
+            Err(e) => {
+                ended(i, PointEnd::Failed(e.to_string()));
+                return None;
+            }
         };
-        let resumed = matches!(run.resumed_from(), Some(ResumePoint::Checkpoint(_)));
-        let run = run.cancel_on(cancel.clone());
-        let start = run.trainer().step();
-        let mut observer = Steps {
-            progress,
-            last: start,
-        };
-        let outcome = run.execute(&mut observer)?;
-        Ok((resumed, start, outcome.summary))
-    };
-    match attempt() {
-        Ok((_, _, s)) if s.diverged => PointEnd::Diverged(s.diverged_at.unwrap_or(s.steps)),
-        Ok((_, _, s)) if s.cancelled => PointEnd::Cancelled(s.steps),
-        Ok((resumed, start, s)) => {
-            let steps = s.steps - start;
-            PointEnd::Finished {
-                resumed,
-                steps,
-                loop_seconds: if s.steps_per_second > 0.0 {
-                    steps as f64 / s.steps_per_second
-                } else {
-                    0.0
-                },
+        match prepare(sweep, &dir, i, data_sets) {
+            Ok(run) => Some((i, dir, lock, run)),
+            Err(e) => {
+                let end = failed(&dir, &e);
+                drop(lock);
+                ended(i, end);
+                None
             }
         }
-        Err(e) => {
-            let message = e.to_string();
-            let body = serde_json::json!({ "error": message });
-            let _ = write_atomic(
-                &dir.file(FAILED_FILE),
-                serde_json::to_string_pretty(&body)
-                    .expect("serializes")
-                    .as_bytes(),
-            );
-            PointEnd::Failed(message)
+    };
+    // The points of a pack are prepared on threads of their own, so that the waits of
+    // their file writes (each synced to disk) overlap.
+    let ready: Vec<_> = if let [i] = task {
+        start(*i).into_iter().collect()
+    } else {
+        std::thread::scope(|scope| {
+            let starts: Vec<_> = task
+                .iter()
+                .map(|&i| scope.spawn(move || start(i)))
+                .collect();
+            starts
+                .into_iter()
+                .filter_map(|s| s.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    let mut observers = Vec::with_capacity(ready.len());
+    let mut runs = Vec::with_capacity(ready.len());
+    let mut points = Vec::with_capacity(ready.len());
+    for (i, dir, lock, run) in ready {
+        let resumed = matches!(run.resumed_from(), Some(ResumePoint::Checkpoint(_)));
+        let start = run.trainer().step();
+        observers.push(Steps {
+            progress,
+            last: start,
+        });
+        runs.push(run.cancel_on(cancel.clone()));
+        points.push((i, dir, lock, resumed, start));
+    }
+    let outcomes = execute_together(
+        runs.into_iter()
+            .zip(observers.iter_mut().map(|o| o as &mut dyn Observer))
+            .collect(),
+    );
+    for ((i, dir, lock, resumed, start), outcome) in points.into_iter().zip(outcomes) {
+        let end = match outcome {
+            Ok(o) => point_end(resumed, start, &o.summary),
+            Err(e) => failed(&dir, &e),
+        };
+        drop(lock);
+        ended(i, end);
+    }
+}
+
+/// How a point whose run returned `s` ended: `resumed` from a checkpoint, having started
+/// at step `start`.
+fn point_end(resumed: bool, start: u64, s: &Summary) -> PointEnd {
+    if s.diverged {
+        return PointEnd::Diverged(s.diverged_at.unwrap_or(s.steps));
+    }
+    if s.cancelled {
+        return PointEnd::Cancelled(s.steps);
+    }
+    let steps = s.steps - start;
+    PointEnd::Finished {
+        resumed,
+        steps,
+        loop_seconds: if s.steps_per_second > 0.0 {
+            steps as f64 / s.steps_per_second
+        } else {
+            0.0
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{manifest, SweepFile};
+
+    fn sweep(text: &str) -> Sweep {
+        SweepFile::parse(text, "s.toml")
+            .and_then(|f| f.check())
+            .unwrap()
+    }
+
+    const SEEDS: &str = r#"
+[train]
+data = "fig1"
+hidden = 8
+activation = "relu"
+output_bias = true
+noise = 0.5
+lr = 1e-3
+steps = 3e4
+checkpoint_every = 10000
+[grid]
+seed = { from = 0, count = 6 }
+"#;
+
+    /// Cancels its run at the checkpoint of step 10 000.
+    struct StopAtFirstCheckpoint(CancelToken);
+
+    impl Observer for StopAtFirstCheckpoint {
+        fn checkpoint_saved(&mut self, step: u64) {
+            if step == 10_000 {
+                self.0.cancel();
+            }
         }
+    }
+
+    #[test]
+    fn points_that_pack_are_one_task_and_the_others_their_own() {
+        let data_sets = Mutex::new(BTreeMap::new());
+        let root = tempfile::tempdir().unwrap();
+        let s = sweep(SEEDS);
+        manifest::prepare(root.path(), &s).unwrap();
+        let todo: Vec<usize> = vec![5, 4, 3, 2, 1, 0];
+        // Six width-8 runs: one pack is worth it on two workers (4.0 x 6/8 > 2 x 1.1).
+        assert_eq!(
+            tasks_of(&s, root.path(), &todo, 2, &data_sets),
+            vec![todo.clone()]
+        );
+        // Gaussian noise does not step in lanes; nor does a network wider than 128.
+        for (from, to) in [
+            ("noise = 0.5", "noise = 0.5\nnoise_dist = \"gaussian\""),
+            ("hidden = 8", "hidden = 200"),
+        ] {
+            let s = sweep(&SEEDS.replace(from, to));
+            let singles: Vec<Vec<usize>> = todo.iter().map(|&i| vec![i]).collect();
+            assert_eq!(tasks_of(&s, root.path(), &todo, 2, &data_sets), singles);
+        }
+        // A point resumed from a checkpoint at step 10 000 does not go with fresh ones.
+        let dir = RunDir::new(root.path().join(s.point(3).dir));
+        let token = CancelToken::new();
+        let run = prepare(&s, &dir, 3, &data_sets)
+            .unwrap()
+            .cancel_on(token.clone());
+        let summary = run
+            .execute(&mut StopAtFirstCheckpoint(token))
+            .unwrap()
+            .summary;
+        assert!(summary.cancelled && summary.steps == 10_000);
+        assert_eq!(point_state(dir.path()), PointState::Checkpointed(10_000));
+        assert_eq!(
+            tasks_of(&s, root.path(), &todo, 2, &data_sets),
+            vec![vec![5, 4, 2, 1, 0], vec![3]]
+        );
     }
 }

@@ -222,3 +222,165 @@ fn a_stopped_point_resumes_to_the_same_bits() {
     run_all(&text, whole.path(), Shard::ALL);
     same_files(whole.path(), stopped.path());
 }
+
+/// Six seeds of a width-8 relu network with Rademacher label noise and batch 1: points
+/// that pack, so two workers train them together in the lanes of one pack.
+const SEEDS: &str = r#"
+name = "seeds"
+[train]
+data = "fig1"
+hidden = 8
+activation = "relu"
+skip = true
+output_bias = true
+noise = 0.5
+lr = 2e-3
+steps = 3e4
+output_init_scale = 3
+checkpoint_every = 10000
+[grid]
+seed = { from = 0, count = 6 }
+"#;
+
+/// Each point of `text` run by itself (one shard per point, so no point has company).
+fn run_one_at_a_time(text: &str, dir: &Path) {
+    let n = check(text).unwrap().len();
+    for k in 0..n {
+        let r = run_all(text, dir, Shard::new(k, n).unwrap());
+        assert_eq!(r.points.len(), 1);
+    }
+}
+
+/// `summary.json` of every point, timing fields removed.
+fn summaries(dir: &Path) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for entry in walk(dir) {
+        if entry.file_name().unwrap() == "summary.json" {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&entry).unwrap()).unwrap();
+            let fields = v.as_object_mut().unwrap();
+            assert!(fields.remove("wall_seconds").is_some());
+            assert!(fields.remove("steps_per_second").is_some());
+            let name = entry.strip_prefix(dir).unwrap().display().to_string();
+            out.push((name, v));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn points_trained_together_in_lanes_equal_points_trained_alone() {
+    let packed = tempfile::tempdir().unwrap();
+    let alone = tempfile::tempdir().unwrap();
+    let r = run_all(SEEDS, packed.path(), Shard::ALL);
+    assert_eq!(r.counts(), (0, 6, 0, 0, 0), "{r:?}");
+    assert!(r.loop_seconds() > 0.0);
+    run_one_at_a_time(SEEDS, alone.path());
+    same_files(packed.path(), alone.path());
+    let (a, b) = (summaries(packed.path()), summaries(alone.path()));
+    assert_eq!(a.len(), 6);
+    assert_eq!(a, b);
+    // The models themselves (same_files compares them too; say so plainly).
+    for (name, _) in &a {
+        let model = |d: &Path| std::fs::read(d.join(name).with_file_name("model.json")).unwrap();
+        assert_eq!(model(packed.path()), model(alone.path()), "{name}");
+    }
+}
+
+#[test]
+fn a_point_of_a_pack_that_cannot_start_leaves_the_others_running() {
+    let s = check(SEEDS).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    manifest::prepare(root.path(), &s).unwrap();
+    let dir = |i: usize| root.path().join(s.point(i).dir);
+    // Point 2 is held by someone else; point 3 cannot be prepared (its data.json is a
+    // directory, so writing the file fails).
+    let held = labelnoise_core::train::RunDir::new(dir(2)).lock().unwrap();
+    std::fs::create_dir_all(dir(3).join("data.json")).unwrap();
+    let r = run_shard(
+        &s,
+        root.path(),
+        Shard::ALL,
+        2,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    assert_eq!(r.counts(), (0, 4, 0, 0, 2), "{r:?}");
+    assert!(
+        matches!(&r.points[&2], PointEnd::Failed(m) if m.contains("in use by process")),
+        "{:?}",
+        r.points[&2]
+    );
+    assert!(
+        !dir(2).join("failed.json").exists(),
+        "nothing written into a held point"
+    );
+    assert!(matches!(&r.points[&3], PointEnd::Failed(m) if m.contains("data.json")));
+    assert!(dir(3).join("failed.json").exists());
+    for i in [0, 1, 4, 5] {
+        assert!(dir(i).join("summary.json").exists(), "point {i}");
+    }
+    drop(held);
+    std::fs::remove_dir(dir(3).join("data.json")).unwrap();
+    let r = run_shard(
+        &s,
+        root.path(),
+        Shard::ALL,
+        2,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    assert_eq!(r.counts(), (4, 2, 0, 0, 0), "{r:?}");
+    assert!(!dir(3).join("failed.json").exists());
+    let alone = tempfile::tempdir().unwrap();
+    run_one_at_a_time(SEEDS, alone.path());
+    same_files(root.path(), alone.path());
+    assert_eq!(summaries(root.path()), summaries(alone.path()));
+}
+
+/// Cancels the sweep after `after` progress reports past the start.
+struct CancelAfter(CancelToken, std::sync::atomic::AtomicUsize, usize);
+
+impl SweepProgress for CancelAfter {
+    fn advanced(&self, _steps: u64) {
+        if self.1.fetch_add(1, Ordering::Relaxed) + 1 == self.2 {
+            self.0.cancel();
+        }
+    }
+}
+
+#[test]
+fn a_stopped_pack_resumes_to_the_same_bits() {
+    let text = SEEDS.replace("steps = 3e4", "steps = 6e4");
+    let s = check(&text).unwrap();
+    let stopped = tempfile::tempdir().unwrap();
+    manifest::prepare(stopped.path(), &s).unwrap();
+    let token = CancelToken::new();
+    // Six lanes report every chunk: after 20 reports every lane is past its start.
+    let progress = CancelAfter(token.clone(), std::sync::atomic::AtomicUsize::new(0), 20);
+    let r = run_shard(&s, stopped.path(), Shard::ALL, 2, &progress, &token).unwrap();
+    assert_eq!(r.points.len(), 6);
+    assert!(
+        r.points
+            .values()
+            .all(|e| matches!(e, PointEnd::Cancelled(step) if *step > 0 && *step < 60_000)),
+        "every point of the pack stopped with a checkpoint: {r:?}"
+    );
+    let r = run_shard(
+        &s,
+        stopped.path(),
+        Shard::ALL,
+        2,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    assert_eq!(r.counts(), (0, 0, 6, 0, 0), "all six resumed: {r:?}");
+    let alone = tempfile::tempdir().unwrap();
+    run_one_at_a_time(&text, alone.path());
+    same_files(stopped.path(), alone.path());
+    assert_eq!(summaries(stopped.path()), summaries(alone.path()));
+}

@@ -34,7 +34,8 @@ pub struct SweepArgs {
     /// SLURM_ARRAY_TASK_COUNT.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
-    /// Points run at once [default: the number of cores].
+    /// Workers: points, or packs of up to 8 small points training together in vector
+    /// lanes, run at once [default: the number of cores].
     #[arg(long, value_name = "K")]
     pub jobs: Option<usize>,
     /// Write DIR/sweep.sbatch, a Slurm job array running the sweep, instead of running it.

@@ -78,7 +78,8 @@ pub use metrics::{metrics, Metrics};
 pub use noise::{NoiseDist, TrainRng};
 pub use outcome::{Ending, RunOutcome, Summary};
 pub use run::{
-    check_memory_together, execute_all, CancelToken, Observer, ResumePoint, Run, RunView, Silent,
+    check_memory_together, execute_all, execute_together, lockstep_groups, CancelToken, Observer,
+    ResumePoint, Run, RunView, Silent,
 };
 pub use run_dir::{CheckpointChoice, CheckpointFile, RunConfig, RunDir};
 pub use schedule::log_spaced_steps;

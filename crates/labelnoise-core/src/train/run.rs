@@ -321,6 +321,15 @@ impl Run {
             .expect("one result per run")
     }
 
+    /// Whether this run could train packed in vector lanes beside other runs
+    /// (`super::packed`, "What packs": the fused relu kernel at width at most
+    /// `PACK_MAX_WIDTH`, Rademacher or uniform noise or copies, not diverged). A run for
+    /// which this is false is in a group of its own in [`lockstep_groups`], so a caller
+    /// that plans groups of many runs need not keep it.
+    pub fn can_pack(&self) -> bool {
+        self.trainer.pack_width().is_some()
+    }
+
     /// What must agree for runs to go through their stops together
     /// ([`execute_all`]): the step they start from, their length, metrics steps, pauses
     /// and checkpoint period.
@@ -591,18 +600,61 @@ fn execute_in_lockstep(runs: Vec<(Run, &mut dyn Observer)>) -> Vec<Result<RunOut
         drop(senders);
     });
     let seconds = wall.elapsed().as_secs_f64();
-    lanes
-        .into_iter()
-        .map(|lane| finish(lane, seconds))
-        .collect()
+    let ends: Vec<LaneEnd> = lanes.into_iter().map(LaneEnd::from).collect();
+    if ends.len() == 1 {
+        return ends.into_iter().map(|end| finish(end, seconds)).collect();
+    }
+    // Each run writes its files (each one synced to disk) on its own thread: their waits
+    // for the disk overlap.
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = ends
+            .into_iter()
+            .map(|end| scope.spawn(move || finish(end, seconds)))
+            .collect();
+        writers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// What [`finish`] needs of a [`Lane`] (all of it but its observer).
+struct LaneEnd {
+    initial: Network,
+    data: Dataset,
+    trainer: Trainer,
+    rows: Vec<Metrics>,
+    dir: Option<RunDir>,
+    last_good: Checkpoint,
+    diverged_at: Option<u64>,
+    cancelled: bool,
+    clock: Clock,
+    error: Option<Error>,
+}
+
+impl From<Lane<'_>> for LaneEnd {
+    fn from(lane: Lane<'_>) -> Self {
+        LaneEnd {
+            initial: lane.initial,
+            data: lane.data,
+            trainer: lane.trainer,
+            rows: lane.rows,
+            dir: lane.dir,
+            last_good: lane.last_good,
+            diverged_at: lane.diverged_at,
+            cancelled: lane.cancelled,
+            clock: lane.clock,
+            error: lane.error,
+        }
+    }
 }
 
 /// A lane's [`RunOutcome`] (written to its run directory, if any), or its error.
-fn finish(lane: Lane<'_>, wall_seconds: f64) -> Result<RunOutcome> {
-    if let Some(e) = lane.error {
-        return Err(e);
-    }
-    let Lane {
+fn finish(lane: LaneEnd, wall_seconds: f64) -> Result<RunOutcome> {
+    let LaneEnd {
         initial,
         data,
         trainer,
@@ -612,8 +664,11 @@ fn finish(lane: Lane<'_>, wall_seconds: f64) -> Result<RunOutcome> {
         diverged_at,
         cancelled,
         clock,
-        ..
+        error,
     } = lane;
+    if let Some(e) = error {
+        return Err(e);
+    }
     let network = initial.with_params(&last_good.theta)?;
     let final_metrics = match rows.last() {
         Some(m) if m.step == last_good.step => m.clone(),
@@ -756,12 +811,43 @@ pub fn execute_all<O: Observer + Send>(runs: Vec<(Run, O)>) -> Vec<Result<RunOut
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-/// The groups [`execute_all`] runs in lockstep: indices into `runs`. Runs of one
-/// schedule that pack together form a family; a family of K runs goes in groups of up to
-/// [`PACK`] when packing is faster with this many threads
-/// ([`worth_packing`](super::packed::worth_packing)), else one run per group, as does
-/// every run that packs with nothing.
-fn lockstep_groups(runs: &[&Run], threads: usize) -> Vec<Vec<usize>> {
+/// Runs these runs on the calling thread: in lockstep (packed in vector lanes) those that
+/// can go together — one schedule, packing together, up to [`PACK`] per group, when that
+/// is faster on one thread ([`lockstep_groups`] with one thread) — and the others one
+/// after another. Each run keeps its own observer, run directory, checkpoints,
+/// divergence and cancellation, and its results are bit-identical to running it alone;
+/// one run that fails or stops leaves the others going. Results in the order given.
+///
+/// For a front end that plans its own tasks (the sweep runner: [`lockstep_groups`] with
+/// its number of workers, then one call per task after preparing each run's directory).
+pub fn execute_together(runs: Vec<(Run, &mut dyn Observer)>) -> Vec<Result<RunOutcome>> {
+    let groups = lockstep_groups(&runs.iter().map(|(r, _)| r).collect::<Vec<_>>(), 1);
+    let mut slots: Vec<Option<(Run, &mut dyn Observer)>> = runs.into_iter().map(Some).collect();
+    let mut results: Vec<Option<Result<RunOutcome>>> = slots.iter().map(|_| None).collect();
+    for group in groups {
+        let pairs = group
+            .iter()
+            .map(|&k| slots[k].take().expect("each run in one group"))
+            .collect();
+        for (k, outcome) in group.into_iter().zip(execute_in_lockstep(pairs)) {
+            results[k] = Some(outcome);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("one result per run"))
+        .collect()
+}
+
+/// The groups [`execute_all`] runs in lockstep, with `threads` threads running groups at
+/// once: indices into `runs`, each group in increasing order, the groups in the order of
+/// their first runs. Runs of one schedule (start step, length, metrics steps, pauses,
+/// checkpoint period) that pack together ([`Run::can_pack`], same data and shape) form a
+/// family; a family of K runs goes in groups of up to [`PACK`] when packing is faster with
+/// this many threads ([`worth_packing`](super::packed::worth_packing)), else one run per
+/// group, as does every run that packs with nothing. Give the groups to
+/// [`execute_together`].
+pub fn lockstep_groups(runs: &[&Run], threads: usize) -> Vec<Vec<usize>> {
     let mut families: Vec<Vec<usize>> = Vec::new();
     for (k, run) in runs.iter().enumerate() {
         let joins = families.iter_mut().find(|f| {
