@@ -4,8 +4,7 @@
 //! with DATA `sparse12` (width 50, η 2e-3, σ 0.5), `fig1` or `v8` (the `reproduce
 //! settle` setup), UNITS the label-noise SGD length in slow-phase units 1/(η²σ²).
 //! Settle options come from the environment: ESCAPE_ROUNDS, ESCAPE_LR, ESCAPE_NOISE,
-//! ESCAPE_TIME, ESCAPE_PATIENCE, SMOOTH_TAUS (`none` or a list); NO_SGD skips the SGD run,
-//! DUMP_TRACE prints every 100th row of the default settle's trace.
+//! ESCAPE_TIME, ESCAPE_PATIENCE.
 
 use std::time::Instant;
 
@@ -101,16 +100,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 settle(&start, &data, &none).map_err(e)?
             };
             let old_s = t.elapsed().as_secs_f64();
-            if std::env::var("DUMP_TRACE").is_ok() {
-                for r in old.trace.iter().step_by(100).chain(old.trace.last()) {
-                    eprintln!(
-                        "{} {:?} reg {:.9} gN {:.3e} grad {:.3e} t {:.3e} step {:.3e} active {}",
-                        r.iteration, r.event, r.reg, r.null_reg_grad_norm, r.reg_grad_norm,
-                        r.step_size, r.step_norm, r.active
-                    );
-                }
-                eprintln!("trials {}", old.trials);
-            }
             let t = Instant::now();
             let new = settle(&start, &data, &opts).map_err(e)?;
             let new_s = t.elapsed().as_secs_f64();

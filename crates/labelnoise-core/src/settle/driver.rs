@@ -20,11 +20,6 @@ use super::pins::{Pin, PIN_RISE};
 /// The bytes [`settle`] needs at most, roughly, for p parameters and n points: the
 /// current and the trial point (θ, the network and its passes over the data, about
 /// 4 n p values each at most), the Jacobian augmented with pinned kinks (at most 2n
-/// The relative decrease of reg after which pins released and pinned again may be
-/// released once more (see `descend`): far above rounding (1e-16), far below any
-/// decrease the outcome depends on.
-const PROGRESS: f64 = 1e-12;
-
 /// rows) and its factorization, and the final [`analyze`].
 pub fn memory_estimate(net: &Network, data: &Dataset) -> u128 {
     let (n, p) = (data.len() as u128, net.param_count() as u128);
@@ -133,16 +128,6 @@ pub(super) fn descend(
 
     // 2. Descend.
     let mut pins: Vec<Pin> = Vec::new();
-    // Pins released since reg last went down by more than `PROGRESS` (relative), and
-    // those of them pinned again: a pin released and pinned again with no such decrease
-    // in between would be released again at the same point, and so on to `max_iter`
-    // (measured: `reproduce settle`, v8 seed 5010, 1900 iterations of: release two pins,
-    // a step of 1e-14, pin them again, at one reg; 13 s). It stays pinned until reg
-    // goes down.
-    let mut released: Vec<Pin> = Vec::new();
-    let mut sticky: Vec<Pin> = Vec::new();
-    // reg when the first of `released` was released.
-    let mut release_reg = f64::INFINITY;
     let mut cur = point;
     let mut grad = cur.batch.reg_gradient(&cur.net);
     let mut g = ctx.project(&cur, &pins, &grad)?;
@@ -159,15 +144,7 @@ pub(super) fn descend(
         // Release pins the unconstrained gradient would move away from their point.
         if !pins.is_empty() {
             let before = pins.len();
-            let kept = ctx.still_blocking(&cur, &pins, &grad)?;
-            let (kept, gone): (Vec<Pin>, Vec<Pin>) = pins
-                .iter()
-                .partition(|p| kept.contains(p) || (sticky.contains(p) && ctx.is_live(&cur, **p)));
-            if released.is_empty() && !gone.is_empty() {
-                release_reg = cur.reg;
-            }
-            released.extend(gone);
-            pins = kept;
+            pins = ctx.still_blocking(&cur, &pins, &grad)?;
             if pins.len() != before {
                 g = ctx.project(&cur, &pins, &grad)?;
                 previous = None;
@@ -240,12 +217,6 @@ pub(super) fn descend(
             }
         };
         if let Some(next) = accepted {
-            // Progress since the release (more than rounding-level steps) frees them.
-            if next.reg < release_reg - PROGRESS * release_reg.abs() {
-                released.clear();
-                sticky.clear();
-                release_reg = f64::INFINITY;
-            }
             let step_norm = distance(&next.theta, &cur.theta);
             previous = Some((cur.theta.clone(), g.clone()));
             t_prev = Some(t);
@@ -293,17 +264,6 @@ pub(super) fn descend(
                 with.push(p);
             }
         }
-        if !step_accepted && with.len() == pins.len() {
-            // Every kink to blame is pinned already: retracting onto the same
-            // constraints would not move, and the next line search would fail again.
-            stop = Some(Outcome::KinkOnDataPoint {
-                units: new_blocking
-                    .iter()
-                    .map(|p| ctx.describe(&cur, *p))
-                    .collect(),
-            });
-            break;
-        }
         let before = cur.theta.clone();
         let (pinned, _) = ctx.gauss_newton(
             ctx.evaluate(cur.theta.clone())?.ok_or_else(internal)?,
@@ -331,7 +291,6 @@ pub(super) fn descend(
             });
             break;
         }
-        sticky.extend(with.iter().filter(|p| released.contains(p)));
         pins = with;
         cur = pinned;
         grad = cur.batch.reg_gradient(&cur.net);
