@@ -2,7 +2,7 @@
 //! and resumable runs, collect.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use labelnoise_core::train::CancelToken;
 use labelnoise_sweep::collect::{collect, results_csv, Status};
@@ -176,15 +176,38 @@ fn shards_together_equal_the_whole_sweep_and_a_second_run_does_nothing() {
     assert!(r1.rows.iter().all(|r| r.status == Status::Finished));
 }
 
-/// Cancels every run after its first progress report past the start.
-struct CancelEarly(CancelToken, AtomicBool);
+/// Cancels the sweep at its n-th progress report (the third field).
+struct CancelAfter(CancelToken, std::sync::atomic::AtomicUsize, usize);
 
-impl SweepProgress for CancelEarly {
+impl SweepProgress for CancelAfter {
     fn advanced(&self, _steps: u64) {
-        if !self.1.swap(true, Ordering::Relaxed) {
+        if self.1.fetch_add(1, Ordering::Relaxed) + 1 == self.2 {
             self.0.cancel();
         }
     }
+}
+
+/// Prepares `dir` for `s` and runs it with `jobs` workers, cancelled at the `reports`-th
+/// progress report.
+fn run_stopped(
+    s: &labelnoise_sweep::Sweep,
+    dir: &Path,
+    jobs: usize,
+    reports: usize,
+) -> labelnoise_sweep::ShardReport {
+    manifest::prepare(dir, s).unwrap();
+    let token = CancelToken::new();
+    let progress = CancelAfter(
+        token.clone(),
+        std::sync::atomic::AtomicUsize::new(0),
+        reports,
+    );
+    run_shard(s, dir, Shard::ALL, jobs, &progress, &token).unwrap()
+}
+
+/// Runs `s` in `dir` again, to the end, with two workers.
+fn run_again(s: &labelnoise_sweep::Sweep, dir: &Path) -> labelnoise_sweep::ShardReport {
+    run_shard(s, dir, Shard::ALL, 2, &NoProgress, &CancelToken::new()).unwrap()
 }
 
 #[test]
@@ -192,15 +215,14 @@ fn a_stopped_point_resumes_to_the_same_bits() {
     let text = SMALL.replace("steps = [2e4, 4e4]", "steps = [6e4, 8e4]");
     let s = check(&text).unwrap();
     let stopped = tempfile::tempdir().unwrap();
-    manifest::prepare(stopped.path(), &s).unwrap();
-    let token = CancelToken::new();
-    let progress = CancelEarly(token.clone(), AtomicBool::new(false));
-    let r = run_shard(&s, stopped.path(), Shard::ALL, 1, &progress, &token).unwrap();
+    // One worker, stopped at its first report: one point stopped, the rest not started.
+    let first = run_stopped(&s, stopped.path(), 1, 1);
     assert!(
-        r.points
+        first
+            .points
             .values()
             .any(|e| matches!(e, PointEnd::Cancelled(_))),
-        "{r:?}"
+        "{first:?}"
     );
     let m = manifest::read(stopped.path()).unwrap();
     let partial = collect(stopped.path(), &m).unwrap();
@@ -208,16 +230,8 @@ fn a_stopped_point_resumes_to_the_same_bits() {
         partial.unfinished().len() >= 3,
         "one stopped, the rest not started"
     );
-    let r = run_shard(
-        &s,
-        stopped.path(),
-        Shard::ALL,
-        2,
-        &NoProgress,
-        &CancelToken::new(),
-    )
-    .unwrap();
-    assert_eq!(r.counts().2, 1, "one point resumed: {r:?}");
+    let second = run_again(&s, stopped.path());
+    assert_eq!(second.counts().2, 1, "one point resumed: {second:?}");
     let whole = tempfile::tempdir().unwrap();
     run_all(&text, whole.path(), Shard::ALL);
     same_files(whole.path(), stopped.path());
@@ -341,44 +355,27 @@ fn a_point_of_a_pack_that_cannot_start_leaves_the_others_running() {
     assert_eq!(summaries(root.path()), summaries(alone.path()));
 }
 
-/// Cancels the sweep after `after` progress reports past the start.
-struct CancelAfter(CancelToken, std::sync::atomic::AtomicUsize, usize);
-
-impl SweepProgress for CancelAfter {
-    fn advanced(&self, _steps: u64) {
-        if self.1.fetch_add(1, Ordering::Relaxed) + 1 == self.2 {
-            self.0.cancel();
-        }
-    }
-}
-
 #[test]
 fn a_stopped_pack_resumes_to_the_same_bits() {
     let text = SEEDS.replace("steps = 3e4", "steps = 6e4");
     let s = check(&text).unwrap();
     let stopped = tempfile::tempdir().unwrap();
-    manifest::prepare(stopped.path(), &s).unwrap();
-    let token = CancelToken::new();
     // Six lanes report every chunk: after 20 reports every lane is past its start.
-    let progress = CancelAfter(token.clone(), std::sync::atomic::AtomicUsize::new(0), 20);
-    let r = run_shard(&s, stopped.path(), Shard::ALL, 2, &progress, &token).unwrap();
-    assert_eq!(r.points.len(), 6);
+    let first = run_stopped(&s, stopped.path(), 2, 20);
+    assert_eq!(first.points.len(), 6);
     assert!(
-        r.points
+        first
+            .points
             .values()
             .all(|e| matches!(e, PointEnd::Cancelled(step) if *step > 0 && *step < 60_000)),
-        "every point of the pack stopped with a checkpoint: {r:?}"
+        "every point of the pack stopped with a checkpoint: {first:?}"
     );
-    let r = run_shard(
-        &s,
-        stopped.path(),
-        Shard::ALL,
-        2,
-        &NoProgress,
-        &CancelToken::new(),
-    )
-    .unwrap();
-    assert_eq!(r.counts(), (0, 0, 6, 0, 0), "all six resumed: {r:?}");
+    let second = run_again(&s, stopped.path());
+    assert_eq!(
+        second.counts(),
+        (0, 0, 6, 0, 0),
+        "all six resumed: {second:?}"
+    );
     let alone = tempfile::tempdir().unwrap();
     run_one_at_a_time(&text, alone.path());
     same_files(stopped.path(), alone.path());
