@@ -144,7 +144,7 @@ fi
 # --- the sweep -----------------------------------------------------------------
 cat >"$tmp/sweep.toml" <<'TOML'
 name = "slurm-test"
-description = "16 points of a few seconds each"
+description = "16 points of a few seconds each (packed 4 to a task: one task runs for seconds)"
 [train]
 data = "fig1"
 hidden = 8
@@ -153,8 +153,8 @@ skip = true
 output_bias = true
 output_init_scale = 3
 noise = 0.5
-steps = 3e6
-checkpoint_every = 5e5
+steps = 2e7
+checkpoint_every = 2.5e6
 [grid]
 lr = [2e-3, 1e-3]
 seed = { from = 0, count = 8 }
@@ -198,11 +198,21 @@ fi
 # Cancel one task mid-run, then re-submit.
 start=$(date +%s)
 job=$("$bin" sweep sweep.toml --out cancel --slurm --time 00:10:00 --cpus-per-task 1 --tasks 4 --max-parallel 1 --submit)
+# A point in progress: a checkpoint and no summary yet. A task trains its points packed in
+# vector lanes, so they finish together; the victim must be a task whose points are
+# still in progress (after an earlier task finished some), not one that is finishing.
+in_progress() {
+    local c
+    for c in $(find cancel/points -name checkpoint.json 2>/dev/null); do
+        [ -f "$(dirname "$c")/summary.json" ] || return 0
+    done
+    return 1
+}
 victim=""
 for _ in $(seq 600); do
     running=$(squeue -h -j "$job" -t R -o %i 2>/dev/null | head -1)
     done_now=$(find cancel/points -name summary.json 2>/dev/null | wc -l)
-    if [ -n "$running" ] && [ "$done_now" -ge 1 ]; then victim=$running; break; fi
+    if [ -n "$running" ] && [ "$done_now" -ge 1 ] && in_progress; then victim=$running; break; fi
     sleep 0.2
 done
 if [ -n "$victim" ]; then
