@@ -312,15 +312,7 @@ fn a_point_of_a_pack_that_cannot_start_leaves_the_others_running() {
     // directory, so writing the file fails).
     let held = labelnoise_core::train::RunDir::new(dir(2)).lock().unwrap();
     std::fs::create_dir_all(dir(3).join("data.json")).unwrap();
-    let r = run_shard(
-        &s,
-        root.path(),
-        Shard::ALL,
-        2,
-        &NoProgress,
-        &CancelToken::new(),
-    )
-    .unwrap();
+    let r = run_again(&s, root.path());
     assert_eq!(r.counts(), (0, 4, 0, 0, 2), "{r:?}");
     assert!(
         matches!(&r.points[&2], PointEnd::Failed(m) if m.contains("in use by process")),
@@ -338,15 +330,7 @@ fn a_point_of_a_pack_that_cannot_start_leaves_the_others_running() {
     }
     drop(held);
     std::fs::remove_dir(dir(3).join("data.json")).unwrap();
-    let r = run_shard(
-        &s,
-        root.path(),
-        Shard::ALL,
-        2,
-        &NoProgress,
-        &CancelToken::new(),
-    )
-    .unwrap();
+    let r = run_again(&s, root.path());
     assert_eq!(r.counts(), (4, 2, 0, 0, 0), "{r:?}");
     assert!(!dir(3).join("failed.json").exists());
     let alone = tempfile::tempdir().unwrap();
