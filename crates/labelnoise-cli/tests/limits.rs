@@ -270,3 +270,43 @@ fn huge_weights_are_bad_input_or_divergence_never_nan() {
         );
     }
 }
+
+#[test]
+fn sweep_refuses_points_that_cannot_fit_at_once() {
+    // Each point (width 2000 on fig1, p = 6000) needs about 20.5 MiB alone
+    // (8 (8 p + 3 n p + 2 p (200 + 2)) bytes): one fits in 30 MiB, two at once do not.
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "wide.toml",
+        r#"
+[train]
+data = "fig1"
+hidden = 2000
+activation = "relu"
+lr = 1e-3
+noise = 0.5
+steps = 10
+[grid]
+seed = { from = 0, count = 4 }
+"#,
+    );
+    let out = dir.path().join("sweep");
+    let sweep = |jobs: &str| {
+        let mut cmd = labelnoise();
+        cmd.env("LABELNOISE_MEMORY_LIMIT", "30M")
+            .args(["sweep", &file, "--quiet", "--jobs", jobs, "--out"])
+            .arg(&out);
+        cmd
+    };
+    refused(
+        &mut sweep("2"),
+        &[
+            "--jobs: running 2 points at once on 2 workers needs about 41.016 MiB",
+            "30.000 MiB is available; lower --jobs",
+        ],
+    );
+    assert!(!out.exists());
+    sweep("1").assert().success();
+    assert_eq!(std::fs::read_dir(out.join("points")).unwrap().count(), 4);
+}

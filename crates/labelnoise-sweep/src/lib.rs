@@ -17,7 +17,8 @@
 //!   checks its flags, with its directory and estimated cost.
 //! - [`shard`]: [`Shard`], the deterministic cost-balanced share of one worker.
 //! - [`manifest`]: `manifest.json`, written before any point runs.
-//! - [`runner`]: [`run_shard`], the points of a shard run in parallel and idempotently.
+//! - [`runner`]: [`run_shard`] ([`plan_shard`], then [`run_planned`]), the points of a
+//!   shard run in parallel and idempotently.
 //! - [`collect`]: one row of measures per point, `results.csv` and `results.json`.
 //! - [`figures`]: the measures against each numeric swept setting (median and IQR over
 //!   seeds, fitted exponents), `report.md` and `report.html`.
@@ -38,6 +39,8 @@ pub mod sweep;
 pub use definition::Definition;
 pub use error::{Result, SweepError};
 pub use file::SweepFile;
-pub use runner::{run_shard, NoProgress, PointEnd, ShardReport, SweepProgress};
+pub use runner::{
+    plan_shard, run_planned, run_shard, NoProgress, PointEnd, ShardPlan, ShardReport, SweepProgress,
+};
 pub use shard::Shard;
 pub use sweep::{Point, Sweep};

@@ -240,29 +240,70 @@ impl Observer for Steps<'_> {
     }
 }
 
-/// Runs the points of `shard` that are not done, on `jobs` workers (each running one
-/// point or one pack of points training together), in `root` (prepared
-/// with [`crate::manifest::prepare`]). Setting `cancel` stops the running points at
-/// their next stop, with a checkpoint (the next run resumes them), and starts no more.
-pub fn run_shard(
-    sweep: &Sweep,
-    root: &Path,
-    shard: Shard,
+/// What [`plan_shard`] found: the shard's points, those already done, and the tasks
+/// that [`run_planned`] gives its workers. Planning reads the point directories and
+/// writes nothing.
+pub struct ShardPlan {
     jobs: usize,
-    progress: &dyn SweepProgress,
-    cancel: &CancelToken,
-) -> Result<ShardReport> {
-    let wall = Instant::now();
+    /// Every point of the shard.
+    points: usize,
+    /// The points already done (skipped).
+    skipped: BTreeMap<usize, PointEnd>,
+    /// The steps still to do.
+    steps_to_do: u64,
+    /// The tasks in the order the workers take them.
+    tasks: Vec<Task>,
+    /// The data sets loaded while planning, by name, reused by the workers.
+    data_sets: Mutex<BTreeMap<String, Dataset>>,
+}
+
+/// One task: points trained together in lockstep (a pack), or one point.
+#[derive(Clone, Debug, PartialEq)]
+struct Task {
+    points: Vec<usize>,
+    /// The bytes its runs hold while they execute (the sum of their
+    /// [`Run::memory_estimate`]s; 0 for a point whose run cannot be built, which fails).
+    bytes: u128,
+}
+
+impl ShardPlan {
+    /// How many tasks (packs or single points) there are to run.
+    pub fn tasks(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// The memory that the workers need at once: the sum of the `jobs` largest tasks'.
+    pub fn memory_at_once(&self) -> u128 {
+        labelnoise_core::train::run::sum_of_largest(
+            self.tasks.iter().map(|t| t.bytes).collect(),
+            self.workers(),
+        )
+    }
+
+    /// How many workers run tasks: `jobs`, or fewer when there are fewer tasks.
+    fn workers(&self) -> usize {
+        self.jobs.max(1).min(self.tasks.len().max(1))
+    }
+}
+
+/// Plans the points of `shard` that are not done for `jobs` workers (each running one
+/// point or one pack of points training together) in `root`, and refuses, before
+/// anything is written, a plan whose concurrent tasks cannot fit in memory together
+/// (each point alone was checked with the sweep file; see `labelnoise_core::memory` and
+/// docs/limits.md): the error names `--jobs`. Checked by
+/// `tests::a_plan_needs_the_memory_of_its_largest_concurrent_tasks` and the
+/// command-line test `limits.rs::sweep_refuses_points_that_cannot_fit_at_once`.
+pub fn plan_shard(sweep: &Sweep, root: &Path, shard: Shard, jobs: usize) -> Result<ShardPlan> {
     let costs: Vec<f64> = sweep.infos().iter().map(|i| i.cost()).collect();
     let mine = points_of(&costs, shard);
-    let mut report = ShardReport::default();
+    let mut skipped = BTreeMap::new();
     let mut todo = Vec::new();
     let mut steps_to_do = 0;
     for &i in &mine {
         let dir = root.join(sweep.point(i).dir);
         match point_state(&dir) {
             s if s.is_done() => {
-                report.points.insert(i, PointEnd::Skipped);
+                skipped.insert(i, PointEnd::Skipped);
             }
             PointState::Checkpointed(step) => {
                 steps_to_do += sweep.info(i).steps.saturating_sub(step);
@@ -274,19 +315,83 @@ pub fn run_shard(
             }
         }
     }
-    progress.started(steps_to_do, mine.len(), report.points.len());
+    let data_sets = Mutex::new(BTreeMap::<String, Dataset>::new());
+    let tasks = tasks_of(sweep, root, &todo, jobs, &data_sets);
+    let plan = ShardPlan {
+        jobs,
+        points: mine.len(),
+        skipped,
+        steps_to_do,
+        tasks,
+        data_sets,
+    };
+    let workers = plan.workers();
+    if workers > 1 {
+        let busiest: usize = {
+            let mut sizes: Vec<(u128, usize)> = plan
+                .tasks
+                .iter()
+                .map(|t| (t.bytes, t.points.len()))
+                .collect();
+            sizes.sort_unstable_by(|a, b| b.cmp(a));
+            sizes.iter().take(workers).map(|(_, n)| n).sum()
+        };
+        labelnoise_core::memory::check_fits(
+            "--jobs",
+            &format!("running {busiest} points at once on {workers} workers"),
+            plan.memory_at_once(),
+        )
+        .map_err(|e| match e {
+            labelnoise_core::Error::Parameter { name, message } => {
+                labelnoise_core::Error::parameter(name, format!("{message}; lower --jobs"))
+            }
+            e => e,
+        })?;
+    }
+    Ok(plan)
+}
+
+/// Runs the points of `shard` that are not done, on `jobs` workers (each running one
+/// point or one pack of points training together), in `root` (prepared
+/// with [`crate::manifest::prepare`]): [`plan_shard`], then [`run_planned`].
+pub fn run_shard(
+    sweep: &Sweep,
+    root: &Path,
+    shard: Shard,
+    jobs: usize,
+    progress: &dyn SweepProgress,
+    cancel: &CancelToken,
+) -> Result<ShardReport> {
+    let plan = plan_shard(sweep, root, shard, jobs)?;
+    Ok(run_planned(sweep, root, plan, progress, cancel))
+}
+
+/// Runs a shard as [`plan_shard`] planned it, in `root` (prepared with
+/// [`crate::manifest::prepare`]). Setting `cancel` stops the running points at their
+/// next stop, with a checkpoint (the next run resumes them), and starts no more.
+pub fn run_planned(
+    sweep: &Sweep,
+    root: &Path,
+    plan: ShardPlan,
+    progress: &dyn SweepProgress,
+    cancel: &CancelToken,
+) -> ShardReport {
+    let wall = Instant::now();
+    let mut report = ShardReport {
+        points: plan.skipped.clone(),
+        ..ShardReport::default()
+    };
+    progress.started(plan.steps_to_do, plan.points, report.points.len());
     for (&i, e) in &report.points {
         progress.point_ended(i, e);
     }
-    let data_sets = Mutex::new(BTreeMap::<String, Dataset>::new());
-    let tasks = tasks_of(sweep, root, &todo, jobs, &data_sets);
     let next = AtomicUsize::new(0);
     let ends = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1).min(tasks.len().max(1)) {
+        for _ in 0..plan.workers() {
             scope.spawn(|| loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(task) = tasks.get(k) else { break };
+                let Some(task) = plan.tasks.get(k) else { break };
                 if cancel.is_cancelled() {
                     break;
                 }
@@ -294,7 +399,15 @@ pub fn run_shard(
                     progress.point_ended(i, &end);
                     ends.lock().expect("no worker panics").push((i, end));
                 };
-                run_task(sweep, root, task, &data_sets, progress, cancel, ended);
+                run_task(
+                    sweep,
+                    root,
+                    &task.points,
+                    &plan.data_sets,
+                    progress,
+                    cancel,
+                    ended,
+                );
             });
         }
     });
@@ -302,8 +415,12 @@ pub fn run_shard(
         .points
         .extend(ends.into_inner().expect("no worker panics"));
     report.wall_seconds = wall.elapsed().as_secs_f64();
-    Ok(report)
+    report
 }
+
+/// The bytes of the runs that planning holds before it groups them: at most this much
+/// (or one run, if larger) at a time; the points beyond are grouped in a next batch.
+const PLANNING_BYTES: u128 = 256 << 20;
 
 /// The tasks the workers take, in the order they take them: groups of the `todo` points
 /// (in decreasing cost) that train in lockstep, packed in vector lanes, and single points.
@@ -312,15 +429,35 @@ pub fn run_shard(
 /// ([`Run::can_pack`]) are grouped by the core's [`lockstep_groups`] for `jobs` workers;
 /// a point whose run cannot pack, or cannot be built (its task then records why), is a
 /// task of its own. Each task starts where its first point is in `todo`.
+///
+/// The runs that can pack are held until they are grouped, in batches of at most
+/// [`PLANNING_BYTES`] of network and data, so that planning a sweep of 10⁶ points does
+/// not hold 10⁶ runs; a family split between batches only makes one more, partly filled
+/// pack per batch.
 fn tasks_of(
     sweep: &Sweep,
     root: &Path,
     todo: &[usize],
     jobs: usize,
     data_sets: &Mutex<BTreeMap<String, Dataset>>,
-) -> Vec<Vec<usize>> {
+) -> Vec<Task> {
     let mut packable: Vec<(usize, Run)> = Vec::new();
-    let mut tasks: Vec<(usize, Vec<usize>)> = Vec::new();
+    let mut held: u128 = 0;
+    let mut tasks: Vec<(usize, Task)> = Vec::new();
+    let group = |packable: &mut Vec<(usize, Run)>, tasks: &mut Vec<(usize, Task)>| {
+        let runs: Vec<&Run> = packable.iter().map(|(_, run)| run).collect();
+        for group in lockstep_groups(&runs, jobs.max(1)) {
+            let at = packable[group[0]].0;
+            tasks.push((
+                at,
+                Task {
+                    points: group.iter().map(|&k| todo[packable[k].0]).collect(),
+                    bytes: group.iter().map(|&k| packable[k].1.memory_estimate()).sum(),
+                },
+            ));
+        }
+        packable.clear();
+    };
     for (at, &i) in todo.iter().enumerate() {
         let dir = RunDir::new(root.join(sweep.point(i).dir));
         let run = if dir.file(CONFIG_FILE).exists() {
@@ -329,17 +466,43 @@ fn tasks_of(
             fresh_run(sweep, i, &dir, data_sets).map(|(run, ..)| run)
         };
         match run {
-            Ok(run) if run.can_pack() => packable.push((at, run)),
-            _ => tasks.push((at, vec![i])),
+            Ok(run) if run.can_pack() => {
+                held += held_bytes(&run);
+                packable.push((at, run));
+                if held > PLANNING_BYTES {
+                    group(&mut packable, &mut tasks);
+                    held = 0;
+                }
+            }
+            Ok(run) => tasks.push((
+                at,
+                Task {
+                    points: vec![i],
+                    bytes: run.memory_estimate(),
+                },
+            )),
+            Err(_) => tasks.push((
+                at,
+                Task {
+                    points: vec![i],
+                    bytes: 0,
+                },
+            )),
         }
     }
-    let runs: Vec<&Run> = packable.iter().map(|(_, run)| run).collect();
-    for group in lockstep_groups(&runs, jobs.max(1)) {
-        let at = packable[group[0]].0;
-        tasks.push((at, group.iter().map(|&k| todo[packable[k].0]).collect()));
-    }
+    group(&mut packable, &mut tasks);
     tasks.sort_by_key(|(at, _)| *at);
     tasks.into_iter().map(|(_, task)| task).collect()
+}
+
+/// Roughly what a built run holds before it executes: its network (as built, in the
+/// trainer and its template: three copies of θ) and its data (in the run and in the
+/// trainer: two copies), plus a fixed allowance for the rest.
+fn held_bytes(run: &Run) -> u128 {
+    let p = run.initial_network().param_count() as u128;
+    let data = run.data();
+    let values = (data.len() * (data.dim() + 1)) as u128;
+    8 * (3 * p + 2 * values) + 4096
 }
 
 /// Point `i`'s run built from the sweep (a fresh start in `dir`), with what its
@@ -552,6 +715,11 @@ seed = { from = 0, count = 6 }
         }
     }
 
+    /// The points of each task.
+    fn points(tasks: Vec<Task>) -> Vec<Vec<usize>> {
+        tasks.into_iter().map(|t| t.points).collect()
+    }
+
     #[test]
     fn points_that_pack_are_one_task_and_the_others_their_own() {
         let data_sets = Mutex::new(BTreeMap::new());
@@ -561,7 +729,7 @@ seed = { from = 0, count = 6 }
         let todo: Vec<usize> = vec![5, 4, 3, 2, 1, 0];
         // Six width-8 runs: one pack is worth it on two workers (4.0 x 6/8 > 2 x 1.1).
         assert_eq!(
-            tasks_of(&s, root.path(), &todo, 2, &data_sets),
+            points(tasks_of(&s, root.path(), &todo, 2, &data_sets)),
             vec![todo.clone()]
         );
         // Gaussian noise does not step in lanes; nor does a network wider than 128.
@@ -571,7 +739,10 @@ seed = { from = 0, count = 6 }
         ] {
             let s = sweep(&SEEDS.replace(from, to));
             let singles: Vec<Vec<usize>> = todo.iter().map(|&i| vec![i]).collect();
-            assert_eq!(tasks_of(&s, root.path(), &todo, 2, &data_sets), singles);
+            assert_eq!(
+                points(tasks_of(&s, root.path(), &todo, 2, &data_sets)),
+                singles
+            );
         }
         // A point resumed from a checkpoint at step 10 000 does not go with fresh ones.
         let dir = RunDir::new(root.path().join(s.point(3).dir));
@@ -586,8 +757,38 @@ seed = { from = 0, count = 6 }
         assert!(summary.cancelled && summary.steps == 10_000);
         assert_eq!(point_state(dir.path()), PointState::Checkpointed(10_000));
         assert_eq!(
-            tasks_of(&s, root.path(), &todo, 2, &data_sets),
+            points(tasks_of(&s, root.path(), &todo, 2, &data_sets)),
             vec![vec![5, 4, 2, 1, 0], vec![3]]
         );
+    }
+
+    #[test]
+    fn a_plan_needs_the_memory_of_its_largest_concurrent_tasks() {
+        let root = tempfile::tempdir().unwrap();
+        let data_sets = Mutex::new(BTreeMap::new());
+        let each = |s: &Sweep, i: usize| {
+            let dir = RunDir::new(root.path().join(s.point(i).dir));
+            fresh_run(s, i, &dir, &data_sets)
+                .unwrap()
+                .0
+                .memory_estimate()
+        };
+        // Six width-8 seeds are one pack on two workers: it holds all six runs at once.
+        let s = sweep(SEEDS);
+        let plan = plan_shard(&s, root.path(), Shard::ALL, 2).unwrap();
+        assert_eq!(plan.tasks(), 1);
+        let six: u128 = (0..6).map(|i| each(&s, i)).sum();
+        assert_eq!(plan.memory_at_once(), six);
+        // At width 200 each point is a task: two workers run two of them at once, one
+        // worker one; all six points have the same size.
+        let s = sweep(&SEEDS.replace("hidden = 8", "hidden = 200"));
+        let one = each(&s, 0);
+        assert!(one > 8 * 3 * 200 * 12);
+        for (jobs, at_once) in [(1, one), (2, 2 * one), (8, 6 * one)] {
+            let plan = plan_shard(&s, root.path(), Shard::ALL, jobs).unwrap();
+            assert_eq!((plan.tasks(), plan.memory_at_once()), (6, at_once));
+        }
+        // Planning wrote nothing.
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
     }
 }

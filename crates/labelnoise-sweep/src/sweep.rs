@@ -388,7 +388,7 @@ fn check_points(def: &Definition, count: usize, file: &str) -> Result<Vec<PointI
                         net.param_count(),
                         data.len()
                     ),
-                    labelnoise_core::train::run::memory_estimate(&net, data),
+                    labelnoise_core::train::run::memory_estimate(&net, data, run.train.log_points),
                 )
                 .map_err(blame)?;
                 sizes.insert(key, net.param_count());

@@ -14,7 +14,7 @@ use labelnoise_sweep::collect::{collect, write_results, Status};
 use labelnoise_sweep::figures::write_report;
 use labelnoise_sweep::slurm::{script, SlurmOptions, DEFAULT_MAX_TASKS};
 use labelnoise_sweep::{
-    manifest, run_shard, PointEnd, Shard, SweepError, SweepFile, SweepProgress,
+    manifest, plan_shard, run_planned, PointEnd, Shard, SweepError, SweepFile, SweepProgress,
 };
 
 use crate::signals::Stop;
@@ -155,6 +155,8 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Planning writes nothing, and refuses points that cannot fit in memory at once.
+    let plan = plan_shard(&sweep, &root, shard, jobs).map_err(cli_error)?;
     manifest::prepare(&root, &sweep).map_err(cli_error)?;
     let show = !args.quiet && std::io::stderr().is_terminal();
     let bar = ProgressBar::with_draw_target(
@@ -178,8 +180,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         lines: !args.quiet && !show,
     };
     let stop = Stop::install()?;
-    let report =
-        run_shard(&sweep, &root, shard, jobs, &progress, &stop.token()).map_err(cli_error)?;
+    let report = run_planned(&sweep, &root, plan, &progress, &stop.token());
     bar.finish_and_clear();
     let (skipped, finished, resumed, diverged, failed) = report.counts();
     if !args.quiet {

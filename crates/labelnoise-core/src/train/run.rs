@@ -192,7 +192,7 @@ impl Run {
     /// the command-line flag).
     pub fn new(net: Network, data: Dataset, config: &TrainConfig) -> Result<Self> {
         let checked = config.check(&net, &data)?;
-        check_memory(&net, &data)?;
+        check_memory(&net, &data, config.log_points)?;
         check_finite_start(&net, &data)?;
         Ok(Run {
             trainer: Trainer::new(net.clone(), data.clone(), checked),
@@ -308,6 +308,11 @@ impl Run {
         &self.initial
     }
 
+    /// The data set it trains on.
+    pub fn data(&self) -> &Dataset {
+        &self.data
+    }
+
     /// The run directory, if any.
     pub fn dir(&self) -> Option<&RunDir> {
         self.dir.as_ref()
@@ -328,6 +333,12 @@ impl Run {
     /// that plans groups of many runs need not keep it.
     pub fn can_pack(&self) -> bool {
         self.trainer.pack_width().is_some()
+    }
+
+    /// The bytes this run needs while it executes ([`memory_estimate`] of its network,
+    /// data and metrics rows); [`Run::new`] refused it if they do not fit alone.
+    pub fn memory_estimate(&self) -> u128 {
+        memory_estimate(&self.initial, &self.data, self.trainer.config().log_points)
     }
 
     /// What must agree for runs to go through their stops together
@@ -697,14 +708,17 @@ fn finish(lane: LaneEnd, wall_seconds: f64) -> Result<RunOutcome> {
     Ok(outcome)
 }
 
-/// The bytes a run of `net` on `data` needs besides the network itself, roughly: θ in
-/// the trainer, its template and the final network, the step kernel's work space (a few
-/// vectors of length p), the pending metrics snapshots ([`PENDING_BYTES`]) and the
-/// metrics worker's n x p Jacobian with its factorization.
-pub fn memory_estimate(net: &Network, data: &Dataset) -> u128 {
-    let p = net.param_count() as u128;
+/// The bytes a run of `net` on `data` that records `log_points` metrics rows needs
+/// besides the network itself, roughly: θ in the trainer, its template and the final
+/// network, the step kernel's work space (a few vectors of length p), the metrics
+/// snapshots that may wait for the worker thread (two copies of θ each, at most
+/// [`max_pending`] of them and never more than there are rows) and the metrics worker's
+/// n x p Jacobian with its factorization.
+pub fn memory_estimate(net: &Network, data: &Dataset, log_points: usize) -> u128 {
+    let p = net.param_count();
     let n = data.len() as u128;
-    crate::memory::F64_BYTES * (8 * p + 3 * n * p) + PENDING_BYTES as u128
+    let pending = max_pending(p).min(log_points.saturating_add(2)) as u128 * 2 * p as u128;
+    crate::memory::F64_BYTES * (8 * p as u128 + 3 * n * p as u128 + pending)
 }
 
 /// Refuses a starting network whose loss or reg on the data already overflow (weights
@@ -733,7 +747,7 @@ fn check_finite_start(net: &Network, data: &Dataset) -> Result<()> {
 }
 
 /// Refuses a run that cannot fit in memory (see [`crate::memory`]).
-fn check_memory(net: &Network, data: &Dataset) -> Result<()> {
+fn check_memory(net: &Network, data: &Dataset, log_points: usize) -> Result<()> {
     crate::memory::check_fits(
         "train",
         &format!(
@@ -741,19 +755,28 @@ fn check_memory(net: &Network, data: &Dataset) -> Result<()> {
             net.param_count(),
             data.len()
         ),
-        memory_estimate(net, data),
+        memory_estimate(net, data, log_points),
     )
 }
 
-/// The memory that runs executed together by [`execute_all`] need at once: the sum of
-/// the `threads` largest [`memory_estimate`]s (rayon runs at most one run per thread).
+/// The memory that runs executed together by [`execute_all`] need at once: the tasks are
+/// the groups of [`lockstep_groups`] (a pack of lanes holds all its runs at once), rayon
+/// runs at most one task per thread, so it is the sum of the `threads` largest groups'
+/// [`Run::memory_estimate`]s.
 pub fn memory_together(runs: &[&Run], threads: usize) -> u128 {
-    let mut each: Vec<u128> = runs
+    let groups = lockstep_groups(runs, threads.max(1));
+    let each: Vec<u128> = groups
         .iter()
-        .map(|r| memory_estimate(&r.initial, &r.data))
+        .map(|g| g.iter().map(|&k| runs[k].memory_estimate()).sum())
         .collect();
-    each.sort_unstable_by(|a, b| b.cmp(a));
-    each.iter().take(threads.max(1)).sum()
+    sum_of_largest(each, threads)
+}
+
+/// The sum of the `k` largest of `bytes` (at least one): the memory of the tasks that
+/// `k` workers may run at once.
+pub fn sum_of_largest(mut bytes: Vec<u128>, k: usize) -> u128 {
+    bytes.sort_unstable_by(|a, b| b.cmp(a));
+    bytes.iter().take(k.max(1)).sum()
 }
 
 /// Refuses runs that [`execute_all`] could not hold in memory at once ([`Run::new`]
@@ -1025,7 +1048,11 @@ mod tests {
             Run::new(net, data.clone(), &TrainConfig::default()).unwrap()
         };
         let (small, middle, large) = (run(4), run(40), run(400));
-        let each = |r: &Run| memory_estimate(&r.initial, &r.data);
+        let each = |r: &Run| r.memory_estimate();
+        // Run::new's defaults: 200 metrics rows, so at most 202 pending snapshots.
+        let p = large.initial.param_count() as u128;
+        let n = data.len() as u128;
+        assert_eq!(each(&large), 8 * (8 * p + 3 * n * p + 202 * 2 * p));
         let runs = [&small, &large, &middle];
         assert_eq!(memory_together(&runs, 1), each(&large));
         assert_eq!(memory_together(&runs, 2), each(&large) + each(&middle));
@@ -1079,6 +1106,11 @@ mod tests {
                 vec![13]
             ]
         );
+        // A pack holds all its runs at once: on one thread, the first pack of eight
+        // width-16 runs is the largest task, larger than the lone width-32 run.
+        let pack: u128 = refs[..8].iter().map(|r| r.memory_estimate()).sum();
+        assert!(pack > refs[12].memory_estimate());
+        assert_eq!(memory_together(&refs, 1), pack);
     }
 
     #[test]
