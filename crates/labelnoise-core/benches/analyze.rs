@@ -1,12 +1,19 @@
 //! `cargo bench -p labelnoise-core --bench analyze`: wall time and peak memory of
 //! `analysis::analyze` on the two workloads, plus the parts it is made of.
 //!
+//! Also the QR of Jᵀ alone, by the thin kernel (`householder::ThinQr`) against faer's
+//! blocked QR in the same run.
+//!
 //! Prints a table; timings are the median of several runs on whatever else this shared
 //! machine is doing, so compare figures from the same run, not across runs.
 
 use std::time::Instant;
 
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::qr::no_pivoting::factor as qr;
+use faer::{MatMut, Par};
 use labelnoise_core::analysis::{analyze, AnalyzeOptions};
+use labelnoise_core::householder::ThinQr;
 use labelnoise_core::regularizer::Batch;
 use labelnoise_core::stability::NullSpace;
 use labelnoise_core::{Activation, Architecture, Dataset, Network};
@@ -85,6 +92,31 @@ fn workload(name: &str, net: &Network, data: &Dataset, budget_ms: f64, runs: usi
     let qr_ms = median_ms(runs, || {
         NullSpace::from_jacobian_transposed(batch.jacobian_transposed(net), p, n).expect("qr");
     }) - jt_ms;
+    // The QR alone: the thin kernel NullSpace uses for n ≤ 64, and faer's blocked QR
+    // (what it used before, and still uses for more columns) on the same Jᵀ.
+    let thin_ms = median_ms(runs, || {
+        std::hint::black_box(ThinQr::factor(batch.jacobian_transposed(net), p, n));
+    }) - jt_ms;
+    let faer_ms = median_ms(runs, || {
+        let mut jt = batch.jacobian_transposed(net);
+        let block = qr::recommended_block_size::<f64>(p, n);
+        let mut hh = faer::Mat::<f64>::zeros(block, p.min(n));
+        let mut mem = MemBuffer::new(qr::qr_in_place_scratch::<f64>(
+            p,
+            n,
+            block,
+            Par::Seq,
+            Default::default(),
+        ));
+        qr::qr_in_place(
+            MatMut::from_column_major_slice_mut(&mut jt, p, n),
+            hh.as_mut(),
+            Par::Seq,
+            MemStack::new(&mut mem),
+            Default::default(),
+        );
+        std::hint::black_box((jt, hh));
+    }) - jt_ms;
     println!("{name}");
     println!("  n = {n}, p = {p}, verdict {}", report.verdict.name());
     println!(
@@ -95,6 +127,10 @@ fn workload(name: &str, net: &Network, data: &Dataset, budget_ms: f64, runs: usi
     println!("    reg gradient     {grad_ms:10.2} ms");
     println!("    build J^T        {jt_ms:10.2} ms");
     println!("    QR + SVD of J    {qr_ms:10.2} ms");
+    println!(
+        "    QR of J^T alone: thin kernel {thin_ms:.3} ms, faer blocked {faer_ms:.3} ms ({:.1}x)",
+        faer_ms / thin_ms
+    );
     println!(
         "  peak memory        {:10.1} MB   (budget 20·n·p = {:.1} MB, {:.2} n·p bytes)",
         peak as f64 / 1e6,

@@ -21,6 +21,7 @@
 //! - [`units`]: the Theorem 3 unit classes of tanh/logistic networks on one point;
 //! - [`analysis`]: all of the above for one network and data set;
 //! - [`files`]: atomic writes and output directories;
+//! - [`householder`]: the thin Householder QR of tall Jacobians (few data points);
 //! - [`train`]: SGD with label noise (paper eq. 3), fused and general kernels, metrics;
 //! - [`settle`]: descent on reg along the zero-loss manifold to a non-repellent point.
 //!
@@ -38,6 +39,7 @@ pub mod data;
 pub mod derivatives;
 pub mod error;
 pub mod files;
+pub mod householder;
 pub mod kernels;
 pub mod load;
 pub mod memory;

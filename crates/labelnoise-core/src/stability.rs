@@ -6,8 +6,9 @@
 //! space of J, gradient descent on reg at rate η²σ² (Lemma 6). θ* is repellent when
 //! g_N ≠ 0, non-repellent when g_N = 0 (Theorem 2).
 //!
-//! Numerics: Jᵀ (p x n, one column per point) is factored in place by a Householder QR
-//! (faer), Jᵀ = Q R; the singular values of J are those of the small k x n factor R
+//! Numerics: Jᵀ (p x n, one column per point) is factored in place by a Householder QR,
+//! Jᵀ = Q R (the thin kernel of [`crate::householder`] for n ≤ 64 columns, faer's blocked
+//! QR for more); the singular values of J are those of the small k x n factor R
 //! (k = min(p, n)), and the row space of J is Q[:, :k] times the left singular vectors
 //! of R with nonzero singular values. P_N g = g - Q U_r U_rᵀ Qᵀ g is then applied with
 //! two Householder sweeps: backward stable, O(p n) per projection, and no memory beyond
@@ -21,6 +22,7 @@ use faer::{Conj, Mat, MatMut, MatRef, Par};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::householder::{ThinQr, THIN_MAX_COLS};
 
 /// The numerical rank rule of docs/conventions.md#spectrum (numpy's `matrix_rank`):
 /// singular values above max(n, p) · ε · σ_max count. It decides which eigenvalues of
@@ -50,43 +52,30 @@ pub struct Spectrum {
 pub struct NullSpace {
     p: usize,
     k: usize,
-    /// Householder vectors of Jᵀ = QR, p x n column-major (the factored Jᵀ).
-    factored: Vec<f64>,
-    ncols: usize,
-    householder_factor: Mat<f64>,
+    /// Jᵀ = Q R.
+    factor: Factor,
     /// U_r: k x r, an orthonormal basis of the column space of R.
     basis: Mat<f64>,
 }
 
-impl NullSpace {
-    /// Factors Jᵀ, given column-major as p x n (column i = ∇_θ h(x_i, θ)); consumes it.
-    ///
-    /// Returns the projector and the [`Spectrum`]: the singular values σ_k of J, its rank
-    /// by [`rank_tolerance`], and γ_k = σ_k²/n, the nonzero eigenvalues of (1/n)JᵀJ (the
-    /// γ of the paper's §2.2, eq. 7, and Lemmas 5 and 6). Checked against a dense SVD by
-    /// `tests/stability.rs::projector_of_network_jacobians` and
-    /// `::projector_of_random_low_rank_matrices`, and γ against the eigenvalues of the
-    /// dense (1/n)JJᵀ by `tests/paper.rs::gamma_are_the_eigenvalues_of_the_gram_matrix`.
-    pub fn from_jacobian_transposed(jt: Vec<f64>, p: usize, n: usize) -> Result<(Self, Spectrum)> {
-        assert_eq!(jt.len(), p * n, "Jᵀ has the wrong size");
-        let k = p.min(n);
-        if k == 0 {
-            let spectrum = Spectrum {
-                singular_values: vec![],
-                rank: 0,
-                rank_tolerance: 0.0,
-                gamma: vec![],
-            };
-            let ns = NullSpace {
-                p,
-                k,
-                factored: jt,
-                ncols: n,
-                householder_factor: Mat::zeros(1, 0),
-                basis: Mat::zeros(0, 0),
-            };
-            return Ok((ns, spectrum));
+/// Jᵀ = Q R, by the thin kernel for few columns (most data sets) or faer's blocked QR.
+enum Factor {
+    /// [`ThinQr`], for n ≤ [`THIN_MAX_COLS`].
+    Thin(ThinQr),
+    /// faer: the Householder vectors of Jᵀ, p x n column-major, and their block factor.
+    Blocked {
+        factored: Vec<f64>,
+        householder_factor: Mat<f64>,
+    },
+}
+
+impl Factor {
+    /// Factors Jᵀ (p x n, column-major), k = min(p, n) ≥ 1, by the thin kernel if `thin`.
+    fn new(jt: Vec<f64>, p: usize, n: usize, thin: bool) -> Self {
+        if thin {
+            return Factor::Thin(ThinQr::factor(jt, p, n));
         }
+        let k = p.min(n);
         let mut factored = jt;
         let block = qr::recommended_block_size::<f64>(p, n);
         let mut hh = Mat::<f64>::zeros(block, k);
@@ -107,9 +96,117 @@ impl NullSpace {
                 Default::default(),
             );
         }
-        // R: the upper trapezoid of the first k rows.
-        let a = MatRef::from_column_major_slice(&factored, p, n);
-        let r = Mat::<f64>::from_fn(k, n, |i, j| if i <= j { a[(i, j)] } else { 0.0 });
+        Factor::Blocked {
+            factored,
+            householder_factor: hh,
+        }
+    }
+
+    /// R: the k x n upper trapezoid.
+    fn r(&self, p: usize, k: usize, n: usize) -> Mat<f64> {
+        match self {
+            Factor::Thin(qr) => Mat::<f64>::from_fn(k, n, |i, j| qr.r(i, j)),
+            Factor::Blocked { factored, .. } => {
+                let a = MatRef::from_column_major_slice(factored, p, n);
+                Mat::<f64>::from_fn(k, n, |i, j| if i <= j { a[(i, j)] } else { 0.0 })
+            }
+        }
+    }
+
+    /// v ← Qᵀ v (`transpose`) or v ← Q v.
+    fn apply(&self, v: &mut [f64], transpose: bool) {
+        match self {
+            Factor::Thin(qr) if transpose => qr.apply_qt(v),
+            Factor::Thin(qr) => qr.apply_q(v),
+            Factor::Blocked {
+                factored,
+                householder_factor,
+            } => {
+                let p = v.len();
+                let k = householder_factor.ncols();
+                let basis = MatRef::from_column_major_slice(factored, p, factored.len() / p);
+                let block = householder_factor.nrows();
+                let mut mem = MemBuffer::new(
+                    householder::apply_block_householder_sequence_transpose_on_the_left_in_place_scratch::<
+                        f64,
+                    >(p, block, 1)
+                    .or(
+                        householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<
+                            f64,
+                        >(p, block, 1),
+                    ),
+                );
+                let v = MatMut::from_column_major_slice_mut(v, p, 1);
+                if transpose {
+                    householder::apply_block_householder_sequence_transpose_on_the_left_in_place_with_conj(
+                        basis.subcols(0, k),
+                        householder_factor.as_ref(),
+                        Conj::No,
+                        v,
+                        Par::Seq,
+                        MemStack::new(&mut mem),
+                    );
+                } else {
+                    householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
+                        basis.subcols(0, k),
+                        householder_factor.as_ref(),
+                        Conj::No,
+                        v,
+                        Par::Seq,
+                        MemStack::new(&mut mem),
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl NullSpace {
+    /// Factors Jᵀ, given column-major as p x n (column i = ∇_θ h(x_i, θ)); consumes it.
+    ///
+    /// Returns the projector and the [`Spectrum`]: the singular values σ_k of J, its rank
+    /// by [`rank_tolerance`], and γ_k = σ_k²/n, the nonzero eigenvalues of (1/n)JᵀJ (the
+    /// γ of the paper's §2.2, eq. 7, and Lemmas 5 and 6). Checked against a dense SVD by
+    /// `tests/stability.rs::projector_of_network_jacobians` and
+    /// `::projector_of_random_low_rank_matrices`, and γ against the eigenvalues of the
+    /// dense (1/n)JJᵀ by `tests/paper.rs::gamma_are_the_eigenvalues_of_the_gram_matrix`.
+    pub fn from_jacobian_transposed(jt: Vec<f64>, p: usize, n: usize) -> Result<(Self, Spectrum)> {
+        Self::factored_by(jt, p, n, n <= THIN_MAX_COLS)
+    }
+
+    /// [`NullSpace::from_jacobian_transposed`] with faer's blocked QR whatever n: the
+    /// factorization `settle`'s projections were tuned with. Its descent follows the
+    /// rounding of each projection closely enough that the thin kernel's last bits change
+    /// where some tests/settle.rs starts end (a stall becomes non-repellent and back), so
+    /// it keeps this one until it is measured again with the other.
+    pub(crate) fn from_jacobian_transposed_blocked(
+        jt: Vec<f64>,
+        p: usize,
+        n: usize,
+    ) -> Result<(Self, Spectrum)> {
+        Self::factored_by(jt, p, n, false)
+    }
+
+    fn factored_by(jt: Vec<f64>, p: usize, n: usize, thin: bool) -> Result<(Self, Spectrum)> {
+        assert_eq!(jt.len(), p * n, "Jᵀ has the wrong size");
+        let k = p.min(n);
+        if k == 0 {
+            let spectrum = Spectrum {
+                singular_values: vec![],
+                rank: 0,
+                rank_tolerance: 0.0,
+                gamma: vec![],
+            };
+            let ns = NullSpace {
+                p,
+                k,
+                factor: Factor::Thin(ThinQr::factor(jt, p, n)),
+                basis: Mat::zeros(0, 0),
+            };
+            return Ok((ns, spectrum));
+        }
+        let factor = Factor::new(jt, p, n, thin);
+        let r = factor.r(p, k, n);
         let svd = r
             .svd()
             .map_err(|e| Error::Linalg(format!("SVD of the Jacobian did not converge: {e:?}")))?;
@@ -130,9 +227,7 @@ impl NullSpace {
             NullSpace {
                 p,
                 k,
-                factored,
-                ncols: n,
-                householder_factor: hh,
+                factor,
                 basis,
             },
             Spectrum {
@@ -156,29 +251,7 @@ impl NullSpace {
             out.fill(0.0);
             return out;
         }
-        let basis = MatRef::from_column_major_slice(&self.factored, self.p, self.ncols);
-        let block = self.householder_factor.nrows();
-        let mut mem = MemBuffer::new(
-            householder::apply_block_householder_sequence_transpose_on_the_left_in_place_scratch::<
-                f64,
-            >(self.p, block, 1)
-            .or(
-                householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
-                    self.p, block, 1,
-                ),
-            ),
-        );
-        {
-            let v = MatMut::from_column_major_slice_mut(&mut out, self.p, 1);
-            householder::apply_block_householder_sequence_transpose_on_the_left_in_place_with_conj(
-                basis.subcols(0, self.k),
-                self.householder_factor.as_ref(),
-                Conj::No,
-                v,
-                Par::Seq,
-                MemStack::new(&mut mem),
-            );
-        }
+        self.factor.apply(&mut out, true);
         // c = (Qᵀ g)[..k]; keep U_r U_rᵀ c, zero the rest.
         let r = self.basis.ncols();
         let mut coeffs = vec![0.0; r];
@@ -189,17 +262,7 @@ impl NullSpace {
             *oi = (0..r).map(|j| self.basis[(i, j)] * coeffs[j]).sum();
         }
         out[self.k..].fill(0.0);
-        {
-            let v = MatMut::from_column_major_slice_mut(&mut out, self.p, 1);
-            householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
-                basis.subcols(0, self.k),
-                self.householder_factor.as_ref(),
-                Conj::No,
-                v,
-                Par::Seq,
-                MemStack::new(&mut mem),
-            );
-        }
+        self.factor.apply(&mut out, false);
         out
     }
 
@@ -302,6 +365,68 @@ pub fn verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lcg(state: &mut u64) -> f64 {
+        *state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+
+    /// A p x n column-major Jᵀ of rank at most r (a product of random p x r and r x n).
+    fn low_rank(p: usize, n: usize, r: usize, s: &mut u64) -> Vec<f64> {
+        let a: Vec<f64> = (0..p * r).map(|_| lcg(s)).collect();
+        let b: Vec<f64> = (0..r * n).map(|_| lcg(s)).collect();
+        (0..p * n)
+            .map(|idx| {
+                let (i, j) = (idx % p, idx / p);
+                (0..r).map(|l| a[l * p + i] * b[j * r + l]).sum()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn thin_and_blocked_factorizations_give_the_same_projector() {
+        let mut s = 3u64;
+        // Tall, wide, square, rank-deficient; and n > THIN_MAX_COLS, where
+        // `from_jacobian_transposed` itself takes the blocked QR.
+        for (p, n, r) in [
+            (30, 5, 5),
+            (200, 12, 12),
+            (200, 12, 7),
+            (12, 30, 12),
+            (100, 64, 64),
+            (70, 70, 40),
+            (150, 80, 80),
+            (150, 80, 33),
+        ] {
+            let jt = low_rank(p, n, r, &mut s);
+            let (thin, st) = NullSpace::factored_by(jt.clone(), p, n, true).unwrap();
+            let (blocked, sb) =
+                NullSpace::from_jacobian_transposed_blocked(jt.clone(), p, n).unwrap();
+            assert_eq!(st.rank, sb.rank, "{p}x{n} rank {r}");
+            assert_eq!(st.rank, r.min(p).min(n), "{p}x{n} rank {r}");
+            let top = sb.singular_values[0];
+            for (a, b) in st.singular_values.iter().zip(&sb.singular_values) {
+                assert!((a - b).abs() <= 1e-12 * top, "{p}x{n}: σ {a} vs {b}");
+            }
+            let g: Vec<f64> = (0..p).map(|_| lcg(&mut s)).collect();
+            let (pt, pb) = (thin.project_null_space(&g), blocked.project_null_space(&g));
+            let scale = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+            for (a, b) in pt.iter().zip(&pb) {
+                assert!((a - b).abs() <= 1e-11 * scale, "{p}x{n}: P_N g {a} vs {b}");
+            }
+            // J P_N g = 0: every column of Jᵀ is orthogonal to the projection.
+            let auto = NullSpace::from_jacobian_transposed(jt.clone(), p, n)
+                .unwrap()
+                .0;
+            let pa = auto.project_null_space(&g);
+            for col in jt.chunks_exact(p) {
+                let d: f64 = col.iter().zip(&pa).map(|(a, b)| a * b).sum();
+                assert!(d.abs() <= 1e-10 * scale * top, "{p}x{n}: J P_N g = {d}");
+            }
+        }
+    }
 
     #[test]
     fn rank_tolerance_is_numpys_rule() {

@@ -44,7 +44,8 @@ impl Ctx<'_> {
     pub(super) fn project(&self, pt: &Point, pins: &[Pin], grad: &[f64]) -> Result<Vec<f64>> {
         let p = pt.theta.len();
         let m = self.data.len() + pins.len();
-        let (ns, _) = NullSpace::from_jacobian_transposed(self.augmented_jt(pt, pins), p, m)?;
+        let (ns, _) =
+            NullSpace::from_jacobian_transposed_blocked(self.augmented_jt(pt, pins), p, m)?;
         Ok(ns.project_null_space(grad))
     }
 
