@@ -17,9 +17,13 @@
 //! --bench analyze` prints both). [`crate::stability::NullSpace`] uses this kernel up to
 //! [`THIN_MAX_COLS`] columns and faer's above, where blocking pays.
 //!
+//! The dot products, updates and norms are [`crate::kernels`]'.
+//!
 //! Checked by `tests::reconstructs_a_and_q_is_orthogonal` (Q R = A, QᵀQ = I, R upper
 //! trapezoidal, for tall, square, wide and rank-deficient matrices) and, through
 //! `NullSpace`, by `tests/stability.rs` against a dense SVD.
+
+use crate::kernels::{axpy, dot, norm};
 
 /// The most columns [`ThinQr`] is used for by [`crate::stability::NullSpace`]; wider
 /// matrices go to faer's blocked QR.
@@ -40,17 +44,16 @@ impl ThinQr {
     /// Factors `a`, column-major `rows` x `cols`, in place (consumes it).
     pub fn factor(mut a: Vec<f64>, rows: usize, cols: usize) -> Self {
         assert_eq!(a.len(), rows * cols, "A has the wrong size");
-        let k = rows.min(cols);
-        let mut tau = vec![0.0; k];
-        for j in 0..k {
+        let mut tau = vec![0.0; rows.min(cols)];
+        for (j, t) in tau.iter_mut().enumerate() {
             let (done, rest) = a.split_at_mut((j + 1) * rows);
             let x = &mut done[j * rows + j..];
-            tau[j] = make_reflector(x);
-            if tau[j] == 0.0 {
+            *t = make_reflector(x);
+            if *t == 0.0 {
                 continue;
             }
             for c in rest.chunks_exact_mut(rows) {
-                reflect(x, tau[j], &mut c[j..]);
+                reflect(x, *t, &mut c[j..]);
             }
         }
         ThinQr { rows, cols, a, tau }
@@ -96,9 +99,17 @@ impl ThinQr {
 }
 
 /// Turns `x` into its reflector in place: x_0 ← β, x_1.. ← v_1..; returns τ.
+#[inline(always)]
 fn make_reflector(x: &mut [f64]) -> f64 {
     let (head, tail) = x.split_first_mut().expect("a non-empty column");
-    let tail_norm = norm(tail);
+    // ‖tail‖: the plain sum of squares when it is safely in range (one vectorized
+    // pass), else the scaled norm, which neither overflows nor underflows.
+    let sum = dot(tail, tail);
+    let tail_norm = if sum.is_finite() && sum > 1e-280 {
+        sum.sqrt()
+    } else {
+        norm(tail)
+    };
     if tail_norm == 0.0 {
         return 0.0;
     }
@@ -114,50 +125,21 @@ fn make_reflector(x: &mut [f64]) -> f64 {
 }
 
 /// c ← (I − τ v vᵀ) c, where v = (1, x_1, x_2, …) (x_0 holds R's entry, not v's 1).
+#[inline(always)]
 fn reflect(x: &[f64], tau: f64, c: &mut [f64]) {
     let w = c[0] + dot(&x[1..], &c[1..]);
     let tw = tau * w;
     c[0] -= tw;
-    for (ci, xi) in c[1..].iter_mut().zip(&x[1..]) {
-        *ci -= tw * xi;
-    }
-}
-
-/// Σ a_i b_i with eight running sums (a fixed order, so the same bits every time), which
-/// the compiler turns into vector instructions.
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (a8, a_rest) = a.split_at(a.len() / 8 * 8);
-    let (b8, b_rest) = b.split_at(a8.len());
-    for (ca, cb) in a8.chunks_exact(8).zip(b8.chunks_exact(8)) {
-        for l in 0..8 {
-            acc[l] += ca[l] * cb[l];
-        }
-    }
-    let tail: f64 = a_rest.iter().zip(b_rest).map(|(x, y)| x * y).sum();
-    (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]) + tail
-}
-
-/// ‖x‖₂ without overflow or underflow: the plain sum of squares when it is safely in
-/// range, else recomputed with the entries scaled by the largest.
-fn norm(x: &[f64]) -> f64 {
-    let sum = dot(x, x);
-    if sum.is_finite() && sum > 1e-280 {
-        return sum.sqrt();
-    }
-    let max = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    if max == 0.0 || !max.is_finite() {
-        return max;
-    }
-    let scaled: f64 = x.iter().map(|v| (v / max) * (v / max)).sum();
-    max * scaled.sqrt()
+    axpy(-tw, &x[1..], &mut c[1..]);
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn lcg(state: &mut u64) -> f64 {
+    /// A uniform draw in [−1, 1) from a 64-bit linear congruential generator: test
+    /// matrices without a dependency.
+    pub(crate) fn lcg(state: &mut u64) -> f64 {
         *state = state
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
@@ -235,15 +217,5 @@ mod tests {
                 assert!((x - y).abs() <= 1e-14);
             }
         }
-    }
-
-    #[test]
-    fn dot_and_norm_are_exact_on_simple_values() {
-        let a: Vec<f64> = (1..=19).map(f64::from).collect();
-        assert_eq!(dot(&a, &a), (1..=19).map(|i| (i * i) as f64).sum::<f64>());
-        assert_eq!(norm(&[3.0, 4.0]), 5.0);
-        assert!((norm(&[3e200, 4e200]) / 5e200 - 1.0).abs() < 1e-15);
-        assert!((norm(&[3e-200, 4e-200]) / 5e-200 - 1.0).abs() < 1e-15);
-        assert_eq!(norm(&[0.0; 5]), 0.0);
     }
 }

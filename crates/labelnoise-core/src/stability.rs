@@ -365,13 +365,7 @@ pub fn verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lcg(state: &mut u64) -> f64 {
-        *state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((*state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-    }
+    use crate::householder::tests::lcg;
 
     /// A p x n column-major Jᵀ of rank at most r (a product of random p x r and r x n).
     fn low_rank(p: usize, n: usize, r: usize, s: &mut u64) -> Vec<f64> {
