@@ -310,3 +310,60 @@ seed = { from = 0, count = 4 }
     sweep("1").assert().success();
     assert_eq!(std::fs::read_dir(out.join("points")).unwrap().count(), 4);
 }
+
+#[test]
+fn one_worker_training_a_pack_of_lanes_holds_all_its_runs() {
+    // Eight width-16 seeds (p = 50 with skip and output bias) train packed in lanes even
+    // on one thread or worker, so the eight runs are held at once: about 175 KiB each
+    // (8 (8 p + 3 n p + 2 p (200 + 2)) bytes), 1.367 MiB together, over a 1 MiB limit.
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "seeds.toml",
+        r#"
+[train]
+data = "fig1"
+hidden = 16
+activation = "relu"
+skip = true
+output_bias = true
+lr = 1e-3
+noise = 0.5
+steps = 10
+[grid]
+seed = { from = 0, count = 8 }
+"#,
+    );
+    let out = dir.path().join("sweep");
+    refused(
+        labelnoise()
+            .env("LABELNOISE_MEMORY_LIMIT", "1M")
+            .args(["sweep", &file, "--quiet", "--jobs", "1", "--out"])
+            .arg(&out),
+        &[
+            "--jobs: running 8 points at once on 1 worker needs about 1.367 MiB",
+            "1.000 MiB is available; lower --jobs",
+        ],
+    );
+    assert!(!out.exists());
+    let run = dir.path().join("run");
+    refused(
+        labelnoise()
+            .env("LABELNOISE_MEMORY_LIMIT", "1M")
+            .env("RAYON_NUM_THREADS", "1")
+            .args([
+                "train",
+                "--data",
+                "fig1",
+                "--hidden",
+                "16",
+                "--activation",
+                "relu",
+            ])
+            .args(["--skip", "--output-bias", "--lr", "1e-3", "--noise", "0.5"])
+            .args(["--steps", "10", "--seeds", "8", "--out"])
+            .arg(&run),
+        &["train: training 8 runs on one thread needs about 1.367 MiB"],
+    );
+    assert!(!run.exists());
+}

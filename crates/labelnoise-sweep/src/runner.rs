@@ -325,8 +325,9 @@ pub fn plan_shard(sweep: &Sweep, root: &Path, shard: Shard, jobs: usize) -> Resu
         tasks,
         data_sets,
     };
+    // Even one worker may hold several runs at once, in a pack of lanes.
     let workers = plan.workers();
-    if workers > 1 {
+    if !plan.tasks.is_empty() {
         let busiest: usize = {
             let mut sizes: Vec<(u128, usize)> = plan
                 .tasks
@@ -338,7 +339,11 @@ pub fn plan_shard(sweep: &Sweep, root: &Path, shard: Shard, jobs: usize) -> Resu
         };
         labelnoise_core::memory::check_fits(
             "--jobs",
-            &format!("running {busiest} points at once on {workers} workers"),
+            &format!(
+                "running {busiest} point{} at once on {workers} worker{}",
+                if busiest == 1 { "" } else { "s" },
+                if workers == 1 { "" } else { "s" }
+            ),
             plan.memory_at_once(),
         )
         .map_err(|e| match e {

@@ -781,16 +781,22 @@ pub fn sum_of_largest(mut bytes: Vec<u128>, k: usize) -> u128 {
 
 /// Refuses runs that [`execute_all`] could not hold in memory at once ([`Run::new`]
 /// checks each run alone): call it after building the runs, before writing anything.
+/// Even on one thread several runs may be held at once, in a pack of lanes.
 ///
-/// Checked by `tests::memory_together_sums_the_largest_concurrent_runs`.
+/// Checked by `tests::memory_together_sums_the_largest_concurrent_runs` and
+/// `::runs_of_one_schedule_that_pack_form_groups_of_at_most_a_pack`.
 pub fn check_memory_together(runs: &[&Run]) -> Result<()> {
-    let threads = rayon::current_num_threads().min(runs.len());
-    if threads <= 1 {
+    if runs.len() <= 1 {
         return Ok(());
     }
+    // The thread count execute_all groups and runs with.
+    let threads = rayon::current_num_threads();
     crate::memory::check_fits(
         "train",
-        &format!("{threads} runs in parallel"),
+        &match threads.min(runs.len()) {
+            1 => format!("training {} runs on one thread", runs.len()),
+            t => format!("training {} runs on {t} threads", runs.len()),
+        },
         memory_together(runs, threads),
     )
 }
