@@ -274,10 +274,21 @@ impl ShardPlan {
 
     /// The memory that the workers need at once: the sum of the `jobs` largest tasks'.
     pub fn memory_at_once(&self) -> u128 {
-        labelnoise_core::train::run::sum_of_largest(
-            self.tasks.iter().map(|t| t.bytes).collect(),
-            self.workers(),
-        )
+        self.at_once().0
+    }
+
+    /// The `jobs` largest tasks together: their bytes and their number of points.
+    fn at_once(&self) -> (u128, usize) {
+        let mut sizes: Vec<(u128, usize)> = self
+            .tasks
+            .iter()
+            .map(|t| (t.bytes, t.points.len()))
+            .collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        sizes
+            .iter()
+            .take(self.workers())
+            .fold((0, 0), |(b, n), t| (b + t.0, n + t.1))
     }
 
     /// How many workers run tasks: `jobs`, or fewer when there are fewer tasks.
@@ -328,15 +339,7 @@ pub fn plan_shard(sweep: &Sweep, root: &Path, shard: Shard, jobs: usize) -> Resu
     // Even one worker may hold several runs at once, in a pack of lanes.
     let workers = plan.workers();
     if !plan.tasks.is_empty() {
-        let busiest: usize = {
-            let mut sizes: Vec<(u128, usize)> = plan
-                .tasks
-                .iter()
-                .map(|t| (t.bytes, t.points.len()))
-                .collect();
-            sizes.sort_unstable_by(|a, b| b.cmp(a));
-            sizes.iter().take(workers).map(|(_, n)| n).sum()
-        };
+        let (bytes, busiest) = plan.at_once();
         labelnoise_core::memory::check_fits(
             "--jobs",
             &format!(
@@ -344,7 +347,7 @@ pub fn plan_shard(sweep: &Sweep, root: &Path, shard: Shard, jobs: usize) -> Resu
                 if busiest == 1 { "" } else { "s" },
                 if workers == 1 { "" } else { "s" }
             ),
-            plan.memory_at_once(),
+            bytes,
         )
         .map_err(|e| match e {
             labelnoise_core::Error::Parameter { name, message } => {
